@@ -1,0 +1,24 @@
+# faceseg: per-pixel face parsing, from dataset images to per-class IoU reports.
+# The rules live in workflow/rules/, the logic in src/faceseg/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_reports(),
+    default_target: True

@@ -1,0 +1,160 @@
+"""Per-pixel features, channels last, one stable readable name per channel.
+
+A feature configuration maps group names to their parameters, for example::
+
+    {"colour": {"spaces": ["rgb", "lab"]}, "location": {}, "hog": {"cell_sizes": [8, 16]}}
+
+Groups are always computed in registry order (:data:`GROUPS`), whatever the
+order of the configuration, so a configuration has one feature layout.
+
+Shape contract: :func:`compute_features` on an ``(H, W, 3)`` image returns
+``(H, W, n_features)`` float32, or ``(N, n_features)`` for ``N`` requested
+pixels; ``feature_names(config, n_landmarks)`` names the last axis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from faceseg.features import colour, hog, landmarks, location, patch_histogram
+from faceseg.features._context import PixelContext
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    name: str
+    module: ModuleType
+    needs_landmarks: bool = False
+
+
+#: The registry: every feature group, in the order its channels are laid out.
+GROUPS = {
+    g.name: g
+    for g in (
+        FeatureGroup("colour", colour),
+        FeatureGroup("location", location),
+        FeatureGroup("hog", hog),
+        FeatureGroup("patch_histogram", patch_histogram),
+        FeatureGroup("landmarks", landmarks, needs_landmarks=True),
+    )
+}
+
+
+def resolve_config(config: dict) -> dict:
+    """Validate a feature configuration and fill in defaults; returns it in registry order."""
+    if not isinstance(config, dict) or not config:
+        raise ValueError(f"a feature configuration must name at least one group of {list(GROUPS)}, got {config!r}")
+    unknown = set(config) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown feature group(s) {sorted(unknown)}; known groups: {list(GROUPS)}")
+    return {name: GROUPS[name].module.validate(config[name] or {}) for name in GROUPS if name in config}
+
+
+def needs_landmarks(config: dict) -> bool:
+    return any(GROUPS[name].needs_landmarks for name in config)
+
+
+def feature_names(config: dict, n_landmarks: int | None = None) -> list[str]:
+    """Names of the channels :func:`compute_features` returns for ``config``."""
+    config = resolve_config(config)
+    names = []
+    for name, params in config.items():
+        names += GROUPS[name].module.names(params, n_landmarks)
+    return names
+
+
+def feature_halo(config: dict) -> int:
+    """Pixels of context a tile needs around it for exact window features."""
+    config = resolve_config(config)
+    return max((GROUPS[name].module.halo(params) for name, params in config.items()), default=0)
+
+
+def config_digest(config: dict) -> str:
+    """Short stable digest of a resolved feature configuration."""
+    text = json.dumps(resolve_config(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _compute(ctx: PixelContext, config: dict) -> np.ndarray:
+    parts = [GROUPS[name].module.compute(ctx, params) for name, params in config.items()]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def _check_landmarks(config, landmarks):
+    if needs_landmarks(config) and landmarks is None:
+        raise ValueError("this feature configuration includes 'landmarks' but no landmarks were given")
+
+
+def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=None) -> np.ndarray:
+    """Compute per-pixel features of an RGB uint8 image.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 array
+    config : feature configuration (see the module docstring)
+    coords : optional (N, 2) integer array of ``(row, col)`` pixels. When given,
+        only those pixels are described (the training path); integral images
+        make this cheaper than a dense pass.
+    landmarks : optional (K, 2) array of ``(x, y)`` landmarks, required by the
+        ``landmarks`` group.
+
+    Returns
+    -------
+    ``(H, W, n_features)`` float32, or ``(N, n_features)`` when ``coords`` is given.
+    """
+    config = resolve_config(config)
+    _check_landmarks(config, landmarks)
+    image = _check_image(image)
+    if coords is None:
+        return compute_features_tile(image, config, (0, image.shape[0]), (0, image.shape[1]), landmarks)
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must be an (N, 2) array of (row, col), got shape {coords.shape}")
+    h, w = image.shape[:2]
+    if coords.size and (coords.min() < 0 or coords[:, 0].max() >= h or coords[:, 1].max() >= w):
+        raise ValueError(f"coords fall outside the {w}x{h} image")
+    ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks)
+    return _compute(ctx, config)
+
+
+def compute_features_tile(image, config, rows, cols, landmarks=None) -> np.ndarray:
+    """Features of the pixels ``rows[0]:rows[1], cols[0]:cols[1]``: ``(h, w, n_features)``.
+
+    Only the tile plus a halo of :func:`feature_halo` pixels is processed, and
+    the result equals the same region of a whole-image computation.
+    """
+    config = resolve_config(config)
+    _check_landmarks(config, landmarks)
+    h, w = image.shape[:2]
+    (r0, r1), (c0, c1) = rows, cols
+    if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
+        raise ValueError(f"tile rows {rows} cols {cols} outside the {w}x{h} image")
+    pad = feature_halo(config)
+    y0, y1, x0, x1 = max(r0 - pad, 0), min(r1 + pad, h), max(c0 - pad, 0), min(c1 + pad, w)
+    ys, xs = np.mgrid[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+    ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks)
+    return _compute(ctx, config).reshape(r1 - r0, c1 - c0, -1)
+
+
+def _check_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
+    return image
+
+
+__all__ = [
+    "GROUPS",
+    "compute_features",
+    "compute_features_tile",
+    "config_digest",
+    "feature_halo",
+    "feature_names",
+    "needs_landmarks",
+    "resolve_config",
+]

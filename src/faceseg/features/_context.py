@@ -1,0 +1,92 @@
+"""Shared state of one feature computation: the pixels asked for and cached intermediates."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+class PixelContext:
+    """The pixels to describe in one image crop, and intermediate results shared by groups.
+
+    ``image`` is an RGB uint8 crop of the full image, ``origin`` its top-left
+    corner in the full image and ``full_shape`` the full image's ``(H, W)``.
+    ``ys, xs`` are the query pixels in crop coordinates. Window features
+    (HOG, patch histograms) are box sums over integral images of the crop,
+    clipped at the crop border; a tiled caller adds a halo so that the clip
+    falls on the real image border only, which makes tiles equal the whole image.
+    """
+
+    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None):
+        self.image = np.ascontiguousarray(image)
+        self.ys = np.asarray(ys, dtype=np.intp)
+        self.xs = np.asarray(xs, dtype=np.intp)
+        self.origin = (int(origin[0]), int(origin[1]))
+        self.full_shape = tuple(full_shape) if full_shape is not None else self.image.shape[:2]
+        self.landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
+        self._cache: dict = {}
+
+    @property
+    def n(self) -> int:
+        return self.ys.shape[0]
+
+    def cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    # Whole-crop images, computed once and shared by every group that needs them.
+    def rgb(self) -> np.ndarray:
+        return self.cached("rgb", lambda: self.image.astype(np.float32) / 255.0)
+
+    def hsv(self) -> np.ndarray:
+        """HSV with hue in degrees [0, 360), saturation and value in [0, 1]."""
+        return self.cached("hsv", lambda: cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2HSV))
+
+    def lab(self) -> np.ndarray:
+        """CIE Lab with L in [0, 100], a and b roughly in [-127, 127]."""
+        return self.cached("lab", lambda: cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2Lab))
+
+    def grey(self) -> np.ndarray:
+        return self.cached("grey", lambda: cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY))
+
+    def at(self, array: np.ndarray) -> np.ndarray:
+        """Values of a ``(h, w[, C])`` crop-sized array at the query pixels: ``(n, C)``."""
+        values = array[self.ys, self.xs]
+        return values.reshape(self.n, -1)
+
+    def integral(self, key, channels) -> np.ndarray:
+        """Cached ``(h+1, w+1, C)`` float64 integral image of ``channels()``."""
+
+        def build():
+            arr = channels()
+            if arr.ndim == 2:
+                arr = arr[..., None]
+            h, w, c = arr.shape
+            out = np.zeros((h + 1, w + 1, c), dtype=np.float64)
+            np.cumsum(arr, axis=0, dtype=np.float64, out=out[1:, 1:])
+            np.cumsum(out[1:, 1:], axis=1, out=out[1:, 1:])
+            return out
+
+        return self.cached(("integral", key), build)
+
+    def box_mean(self, key, channels, size: int) -> np.ndarray:
+        """Mean of ``channels()`` over the ``size x size`` window centred on each query pixel.
+
+        The window is clipped to the crop and the mean is over the pixels inside.
+        Returns ``(n, C)`` float32.
+        """
+        table = self.integral(key, channels)
+        h, w = table.shape[0] - 1, table.shape[1] - 1
+        lo = size // 2
+        y1 = np.clip(self.ys - lo, 0, h)
+        y2 = np.clip(self.ys - lo + size, 0, h)
+        x1 = np.clip(self.xs - lo, 0, w)
+        x2 = np.clip(self.xs - lo + size, 0, w)
+        total = table[y2, x2] - table[y1, x2] - table[y2, x1] + table[y1, x1]
+        area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
+        return (total / area[:, None]).astype(np.float32)
+
+    def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """Query pixels in full-image coordinates ``(y, x)``."""
+        return self.ys + self.origin[0], self.xs + self.origin[1]

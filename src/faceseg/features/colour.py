@@ -1,0 +1,50 @@
+"""Colour features: per-pixel RGB, HSV, Lab and grey values, optionally local means."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceseg.features._params import check_choices, check_sizes
+
+SPACES = {
+    # space: (channel names, function of the context returning (h, w, C) scaled to about [0, 1])
+    "rgb": (("r", "g", "b"), lambda ctx: ctx.rgb()),
+    "hsv": (("h", "s", "v"), lambda ctx: ctx.hsv() * np.array([1 / 360, 1, 1], np.float32)),
+    "lab": (("l", "a", "b"), lambda ctx: ctx.lab() * np.array([1 / 100, 1 / 127, 1 / 127], np.float32)),
+    "grey": (("",), lambda ctx: ctx.grey()[..., None]),
+}
+
+DEFAULTS = {"spaces": ["rgb", "hsv", "lab", "grey"], "mean_sizes": []}
+
+
+def validate(params: dict) -> dict:
+    p = {**DEFAULTS, **params}
+    check_choices("colour.spaces", p["spaces"], SPACES)
+    check_sizes("colour.mean_sizes", p["mean_sizes"], allow_empty=True)
+    return p
+
+
+def _channel_names(space: str) -> list[str]:
+    return [space if not c else f"{space}_{c}" for c in SPACES[space][0]]
+
+
+def names(params: dict, n_landmarks) -> list[str]:
+    out = []
+    for space in params["spaces"]:
+        out += _channel_names(space)
+    for size in params["mean_sizes"]:
+        for space in params["spaces"]:
+            out += [f"{name}_mean{size}" for name in _channel_names(space)]
+    return out
+
+
+def halo(params: dict) -> int:
+    return max(params["mean_sizes"], default=0)
+
+
+def compute(ctx, params: dict) -> np.ndarray:
+    parts = [ctx.at(SPACES[space][1](ctx)) for space in params["spaces"]]
+    for size in params["mean_sizes"]:
+        for space in params["spaces"]:
+            parts.append(ctx.box_mean(("colour", space), lambda s=space: SPACES[s][1](ctx), size))
+    return np.concatenate(parts, axis=1)

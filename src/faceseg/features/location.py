@@ -1,0 +1,28 @@
+"""Location features: the pixel's position normalised by the image size."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULTS: dict = {}
+
+
+def validate(params: dict) -> dict:
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"location takes no parameters, got {sorted(unknown)}")
+    return {}
+
+
+def names(params: dict, n_landmarks) -> list[str]:
+    return ["loc_x", "loc_y"]
+
+
+def halo(params: dict) -> int:
+    return 0
+
+
+def compute(ctx, params: dict) -> np.ndarray:
+    y, x = ctx.full_coords()
+    h, w = ctx.full_shape
+    return np.stack([(x + 0.5) / w, (y + 0.5) / h], axis=1).astype(np.float32)

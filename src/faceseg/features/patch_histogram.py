@@ -1,0 +1,59 @@
+"""Patch colour histograms (Khan, Mauro, Leonardi, ICIP 2015).
+
+For each pixel, the fraction of the pixels in the ``patch x patch`` window
+around it that fall into each hue, saturation and value bin (marginal
+histograms). Each bin is an indicator channel box-summed with an integral
+image, so the cost does not depend on the patch size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceseg.features._params import check_int, check_sizes
+
+DEFAULTS = {"patch_sizes": [16, 32], "bins": 8}
+CHANNELS = ("h", "s", "v")
+#: Upper bound of each HSV channel as the context returns it.
+RANGES = np.array([360.0, 1.0, 1.0], dtype=np.float32)
+
+
+def validate(params: dict) -> dict:
+    p = {**DEFAULTS, **params}
+    unknown = set(p) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"patch_histogram: unknown parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    check_sizes("patch_histogram.patch_sizes", p["patch_sizes"])
+    check_int("patch_histogram.bins", p["bins"], 2, 64)
+    return p
+
+
+def names(params: dict, n_landmarks) -> list[str]:
+    return [
+        f"phist_{ch}{b}_p{size}"
+        for size in params["patch_sizes"]
+        for ch in CHANNELS
+        for b in range(params["bins"])
+    ]
+
+
+def halo(params: dict) -> int:
+    return max(params["patch_sizes"]) // 2 + 1
+
+
+def _bin_indicators(hsv: np.ndarray, bins: int) -> np.ndarray:
+    """``(h, w, 3 * bins)`` one-hot bin membership of each HSV channel."""
+    index = np.minimum((hsv / RANGES * bins).astype(np.int64), bins - 1)
+    index += np.arange(3) * bins
+    out = np.zeros(hsv.shape[:2] + (3 * bins,), dtype=np.float32)
+    rows, cols = np.indices(hsv.shape[:2])
+    for c in range(3):
+        out[rows, cols, index[..., c]] = 1.0
+    return out
+
+
+def compute(ctx, params: dict) -> np.ndarray:
+    bins = params["bins"]
+    channels = lambda: _bin_indicators(ctx.hsv(), bins)  # noqa: E731
+    parts = [ctx.box_mean(("phist", bins), channels, size) for size in params["patch_sizes"]]
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,153 @@
+"""File input and output: images, label maps, landmark files, atomic writes.
+
+Every reader raises :class:`InputError` naming the file and the problem, so a
+failed job's log says which file to look at. Every writer goes through
+:func:`atomic_output`, so a killed or failed job leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+#: Landmarks may lie this fraction of the image size outside the image (a chin
+#: cut by the frame); beyond that the file is taken to be wrong.
+LANDMARK_MARGIN = 0.1
+
+
+class InputError(ValueError):
+    """A dataset file that cannot be used; the message names the file."""
+
+
+class NoFaceError(InputError):
+    """No face (or no landmarks) for this image; the image is skipped."""
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    Works for files and directories (zarr stores). On any exception the
+    temporary path is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image as ``(H, W, 3)`` uint8 RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
+    return np.asarray(rgb)
+
+
+def read_label_image(path) -> np.ndarray:
+    """Read a label image as stored: ``(H, W)`` for single-channel, else ``(H, W, 3)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: label file not found")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("L", "P", "I", "I;16"):
+                arr = np.asarray(im if im.mode != "P" else im.convert("L"))
+            else:
+                arr = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable label image ({exc})") from exc
+    return arr
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Write a uint8 ``(H, W)`` or ``(H, W, 3)`` array as PNG, atomically."""
+    with atomic_output(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+
+
+def read_landmarks(path, image_shape=None, n_points=None) -> np.ndarray:
+    """Read a LaPa-style landmark file: a point count, then one ``x y`` per line.
+
+    Returns ``(K, 2)`` float64 ``(x, y)`` pixel coordinates. A file whose count
+    is 0 marks an image where no face was found (see :func:`write_landmarks`);
+    it raises :class:`NoFaceError` with the recorded reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: landmark file not found")
+    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    comments = [ln[1:].strip() for ln in lines if ln.startswith("#")]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise InputError(f"{path}: empty landmark file")
+    try:
+        count = int(lines[0])
+    except ValueError:
+        raise InputError(f"{path}: first line must be the point count, got {lines[0]!r}") from None
+    if count == 0:
+        reason = comments[0] if comments else "no landmarks"
+        raise NoFaceError(f"{path}: {reason}")
+    if n_points is not None and count != n_points:
+        raise InputError(f"{path}: expected {n_points} landmarks, the file declares {count}")
+    if len(lines) - 1 != count:
+        raise InputError(f"{path}: declares {count} points but has {len(lines) - 1} point lines")
+    try:
+        points = np.array([[float(v) for v in ln.split()] for ln in lines[1:]], dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"{path}: non-numeric landmark value ({exc})") from None
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise InputError(f"{path}: every point line must hold exactly two numbers 'x y'")
+    if not np.all(np.isfinite(points)):
+        raise InputError(f"{path}: landmark values must be finite")
+    if image_shape is not None:
+        h, w = image_shape[:2]
+        mx, my = LANDMARK_MARGIN * w, LANDMARK_MARGIN * h
+        outside = (points[:, 0] < -mx) | (points[:, 0] > w - 1 + mx) | (points[:, 1] < -my) | (points[:, 1] > h - 1 + my)
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise InputError(
+                f"{path}: {int(outside.sum())} landmark(s) outside the {w}x{h} image, "
+                f"first is point {i} at ({points[i, 0]:.1f}, {points[i, 1]:.1f})"
+            )
+    return points
+
+
+def write_landmarks(path, points, reason: str | None = None) -> None:
+    """Write a LaPa-style landmark file atomically.
+
+    ``points=None`` writes a zero-count file whose comment line holds ``reason``
+    (why no face was found), so the skip and its cause are cached too.
+    """
+    if points is None:
+        text = f"0\n# {reason or 'no face found'}\n"
+    else:
+        points = np.asarray(points, dtype=np.float64)
+        body = "".join(f"{x:.3f} {y:.3f}\n" for x, y in points)
+        text = f"{len(points)}\n{body}"
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(text)

@@ -1,0 +1,28 @@
+"""Logging for rule scripts: everything, a failure's traceback included, goes to the rule's log."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def rule_log(path):
+    """Send logging and stderr to ``path``; log an exception (with its file) before re-raising it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh, contextlib.redirect_stderr(fh):
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield logging.getLogger("faceseg")
+        except Exception as exc:
+            logging.getLogger("faceseg").error("FAILED: %s: %s", type(exc).__name__, exc, exc_info=True)
+            print(f"faceseg: {type(exc).__name__}: {exc} (log: {path})", file=sys.__stderr__)
+            raise
+        finally:
+            root.removeHandler(handler)

@@ -1,0 +1,107 @@
+"""Confusion matrices and per-class scores: IoU, F1, precision, recall."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceseg.io import atomic_output
+
+
+def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, n_classes)`` int64 counts; rows are the true class, columns the prediction."""
+    truth = np.asarray(truth).ravel().astype(np.int64)
+    pred = np.asarray(pred).ravel().astype(np.int64)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth and prediction differ in size: {truth.size} vs {pred.size}")
+    if truth.size and (truth.max() >= n_classes or pred.max() >= n_classes):
+        raise ValueError(f"class index outside 0..{n_classes - 1}")
+    return np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _ratio(num, den):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+def scores(cm: np.ndarray, class_names) -> dict:
+    """Scores of a summed confusion matrix.
+
+    A class that is neither present nor predicted has undefined (null) scores
+    and is left out of the means. ``mean_f1_foreground`` is LaPa's convention:
+    mean F1 over every class but the first (background).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    fp, fn = predicted - tp, support - tp
+    iou = _ratio(tp, tp + fp + fn)
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+
+    def mean(values):
+        values = values[~np.isnan(values)]
+        return float(values.mean()) if values.size else None
+
+    def num(v):
+        return None if np.isnan(v) else float(v)
+
+    return {
+        "pixel_accuracy": float(tp.sum() / cm.sum()) if cm.sum() else None,
+        "mean_iou": mean(iou),
+        "mean_f1": mean(f1),
+        "mean_f1_foreground": mean(f1[1:]),
+        "per_class": {
+            name: {
+                "iou": num(iou[i]),
+                "f1": num(f1[i]),
+                "precision": num(precision[i]),
+                "recall": num(recall[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
+    }
+
+
+def write_reports(metrics: dict, json_path, csv_path, md_path, title: str) -> None:
+    """Write ``metrics.json``, ``per_class.csv`` and a readable ``report.md``."""
+    with atomic_output(json_path) as tmp:
+        Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
+    fields = ["class", "iou", "f1", "precision", "recall", "support"]
+    with atomic_output(csv_path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(fields)
+        for name, row in metrics["per_class"].items():
+            writer.writerow([name] + [row[k] for k in fields[1:]])
+
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.4f}"
+
+    lines = [
+        f"# {title}",
+        "",
+        f"- images scored: {metrics['n_images']}",
+        f"- pixel accuracy: {fmt(metrics['pixel_accuracy'])}",
+        f"- mean IoU: {fmt(metrics['mean_iou'])}",
+        f"- mean F1: {fmt(metrics['mean_f1'])}",
+        f"- mean F1 without background: {fmt(metrics['mean_f1_foreground'])}",
+        "",
+        "| class | IoU | F1 | precision | recall | support (px) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in metrics["per_class"].items():
+        lines.append(
+            f"| {name} | {fmt(row['iou'])} | {fmt(row['f1'])} | {fmt(row['precision'])} | "
+            f"{fmt(row['recall'])} | {row['support']} |"
+        )
+    if metrics.get("skipped"):
+        lines += ["", f"## Skipped images ({len(metrics['skipped'])})", ""]
+        lines += [f"- {s['image_id']}: {s['reason']}" for s in metrics["skipped"]]
+    with atomic_output(md_path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")

@@ -1,0 +1,324 @@
+"""Pixel classifiers: a random forest (scikit-learn) and an MLP (PyTorch).
+
+Every trained model is a :class:`PixelClassifier` saved with joblib as one
+checkpoint dict: the estimator (forest object, or MLP weights as NumPy arrays
+plus its architecture and feature standardisation), the feature names, class
+names and feature configuration it was trained on, the parameters and the
+training state. :meth:`PixelClassifier.predict_proba` refuses features that do
+not match, naming the first difference.
+
+Model files are pickles: load only files you made or trust.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from faceseg.io import InputError, atomic_output
+from faceseg.store import column_moments, iter_minibatches, read_rows
+
+log = logging.getLogger(__name__)
+
+FORMAT = "faceseg-model"
+FORMAT_VERSION = 1
+
+RF_DEFAULTS = {
+    "n_estimators": 100,
+    "max_depth": None,
+    "min_samples_leaf": 1,
+    "max_features": "sqrt",
+    "max_train_samples": 300_000,
+    "class_weight": None,
+    "seed": 0,
+}
+MLP_DEFAULTS = {
+    "hidden": [256, 128],
+    "dropout": 0.1,
+    "epochs": 20,
+    "batch_size": 512,
+    "lr": 0.001,
+    "weight_decay": 0.0001,
+    "seed": 0,
+    "device": "auto",
+}
+
+
+class FeatureMismatchError(ValueError):
+    """Features given to a model differ from those it was trained on."""
+
+
+def _check_params(kind: str, params: dict, defaults: dict) -> dict:
+    unknown = set(params) - set(defaults) - {"enabled"}
+    if unknown:
+        raise ValueError(f"models.{kind}: unknown parameter(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    p = {**defaults, **{k: v for k, v in params.items() if k != "enabled"}}
+    return p
+
+
+def _positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or null' if allow_none else ''}, got {value!r}")
+
+
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass
+class PixelClassifier:
+    kind: str  # "rf" or "mlp"
+    estimator: object  # fitted scikit-learn estimator, or an MLP weight dict
+    feature_names: list[str]
+    class_names: list[str]
+    feature_config: dict
+    params: dict
+    info: dict = field(default_factory=dict)  # dataset, experiment, training state, ...
+    _torch_module: object = field(default=None, repr=False, compare=False)
+
+    # -- checks -------------------------------------------------------------
+    def check_features(self, names) -> None:
+        names = list(names)
+        if names == self.feature_names:
+            return
+        if len(names) != len(self.feature_names):
+            detail = f"{len(names)} features given, the model was trained on {len(self.feature_names)}"
+        else:
+            i = next(i for i, (a, b) in enumerate(zip(names, self.feature_names)) if a != b)
+            detail = f"feature {i} is {names[i]!r}, the model expects {self.feature_names[i]!r}"
+        missing = [n for n in self.feature_names if n not in set(names)][:5]
+        extra = [n for n in names if n not in set(self.feature_names)][:5]
+        raise FeatureMismatchError(
+            f"{self.kind} model: features do not match those it was trained on: {detail}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else "")
+        )
+
+    # -- prediction ---------------------------------------------------------
+    def predict_proba(self, X: np.ndarray, feature_names=None, threads: int = 1) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` for feature rows ``X``."""
+        if feature_names is not None:
+            self.check_features(feature_names)
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise FeatureMismatchError(
+                f"{self.kind} model expects {len(self.feature_names)} feature columns, got array of shape {X.shape}"
+            )
+        if self.kind == "rf":
+            self.estimator.n_jobs = threads
+            proba = self.estimator.predict_proba(X)
+            # A class absent from training has no column: put zeros there.
+            out = np.zeros((len(X), len(self.class_names)), dtype=np.float32)
+            out[:, self.estimator.classes_.astype(int)] = proba
+            return out
+        return _mlp_predict(self, X, threads)
+
+    def predict(self, X, feature_names=None, threads: int = 1) -> np.ndarray:
+        return self.predict_proba(X, feature_names, threads).argmax(axis=1).astype(np.uint8)
+
+    # -- persistence --------------------------------------------------------
+    def save(self, path) -> None:
+        checkpoint = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "estimator": self.estimator,
+            "feature_names": self.feature_names,
+            "class_names": self.class_names,
+            "feature_config": self.feature_config,
+            "params": self.params,
+            "info": self.info,
+        }
+        with atomic_output(path) as tmp:
+            joblib.dump(checkpoint, tmp, compress=3)
+
+
+def load_model(path) -> PixelClassifier:
+    """Load a model saved by :meth:`PixelClassifier.save`, with a clear error otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found")
+    try:
+        checkpoint = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not our file
+        raise InputError(f"{path}: not a faceseg model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise InputError(f"{path}: not a faceseg model file (no '{FORMAT}' checkpoint inside)")
+    if checkpoint["format_version"] > FORMAT_VERSION:
+        raise InputError(f"{path}: model format {checkpoint['format_version']} is newer than this faceseg reads")
+    return PixelClassifier(
+        kind=checkpoint["kind"],
+        estimator=checkpoint["estimator"],
+        feature_names=list(checkpoint["feature_names"]),
+        class_names=list(checkpoint["class_names"]),
+        feature_config=checkpoint["feature_config"],
+        params=checkpoint["params"],
+        info=checkpoint["info"],
+    )
+
+
+def _store_meta(group) -> dict:
+    return {k: group.attrs[k] for k in ("feature_names", "class_names", "feature_config")}
+
+
+# -- random forest ------------------------------------------------------------
+def train_random_forest(group, params: dict, threads: int = 1, info: dict | None = None) -> PixelClassifier:
+    """Fit a seeded random forest on (up to ``max_train_samples``) rows of a merged store."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    p = _check_params("rf", params, RF_DEFAULTS)
+    _positive_int("models.rf.n_estimators", p["n_estimators"])
+    _positive_int("models.rf.max_depth", p["max_depth"], allow_none=True)
+    _positive_int("models.rf.min_samples_leaf", p["min_samples_leaf"])
+    _positive_int("models.rf.max_train_samples", p["max_train_samples"], allow_none=True)
+    rng = np.random.default_rng(p["seed"])
+    X, y, _ = read_rows(group, p["max_train_samples"], rng)
+    forest = RandomForestClassifier(
+        n_estimators=p["n_estimators"],
+        max_depth=p["max_depth"],
+        min_samples_leaf=p["min_samples_leaf"],
+        max_features=p["max_features"],
+        class_weight=p["class_weight"],
+        n_jobs=threads,
+        random_state=p["seed"],
+    )
+    start = time.perf_counter()
+    forest.fit(X, y)
+    seconds = time.perf_counter() - start
+    log.info("random forest: %d trees on %d x %d samples in %.1f s", p["n_estimators"], *X.shape, seconds)
+    meta = _store_meta(group)
+    train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
+    return PixelClassifier("rf", forest, list(meta["feature_names"]), list(meta["class_names"]),
+                           meta["feature_config"], p, train_info)
+
+
+# -- MLP ------------------------------------------------------------------------
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"models.mlp.device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("models.mlp.device is 'cuda' but no CUDA device is available")
+    return device
+
+
+def _build_mlp(n_in: int, hidden: list[int], n_out: int, dropout: float):
+    import torch.nn as nn
+
+    layers, width = [], n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -> PixelClassifier:
+    """Train an MLP on minibatches streamed from a merged store (never all of it in memory)."""
+    import torch
+    import torch.nn.functional as F
+
+    p = _check_params("mlp", params, MLP_DEFAULTS)
+    if not isinstance(p["hidden"], list) or not p["hidden"]:
+        raise ValueError(f"models.mlp.hidden must be a non-empty list of layer widths, got {p['hidden']!r}")
+    for h in p["hidden"]:
+        _positive_int("models.mlp.hidden[]", h)
+    _positive_int("models.mlp.epochs", p["epochs"])
+    _positive_int("models.mlp.batch_size", p["batch_size"])
+    _positive_float("models.mlp.lr", p["lr"])
+    if not 0 <= p["dropout"] < 1:
+        raise ValueError(f"models.mlp.dropout must be in [0, 1), got {p['dropout']!r}")
+    device = _resolve_device(p["device"])
+    torch.manual_seed(p["seed"])
+    torch.set_num_threads(max(1, threads))
+    if device == "cpu":
+        torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(p["seed"])
+
+    meta = _store_meta(group)
+    n_rows, n_features = group["X"].shape
+    n_classes = len(meta["class_names"])
+    mean, std = column_moments(group)
+    std = np.where(std < 1e-6, 1.0, std)  # constant features pass through centred
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
+    inv_std_t = torch.tensor(1.0 / std, dtype=torch.float32, device=device)
+
+    model = _build_mlp(n_features, p["hidden"], n_classes, p["dropout"]).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+    total_steps = p["epochs"] * math.ceil(n_rows / p["batch_size"])
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=p["lr"], total_steps=total_steps)
+
+    history = []
+    step = 0
+    start = time.perf_counter()
+    for epoch in range(p["epochs"]):
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for xb, yb in iter_minibatches(group, p["batch_size"], rng):
+            x = (torch.from_numpy(xb).to(device) - mean_t) * inv_std_t
+            y = torch.from_numpy(yb.astype(np.int64)).to(device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            loss_sum += loss.item() * len(yb)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(yb)
+        history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen})
+        log.info("mlp epoch %d/%d: loss %.4f, train accuracy %.4f",
+                 epoch + 1, p["epochs"], history[-1]["loss"], history[-1]["train_accuracy"])
+    seconds = time.perf_counter() - start
+
+    estimator = {
+        "arch": {"n_in": n_features, "hidden": list(p["hidden"]), "n_out": n_classes, "dropout": p["dropout"]},
+        "state_dict": {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()},
+        "mean": mean.astype(np.float32),
+        "std": std.astype(np.float32),
+    }
+    train_info = {
+        **(info or {}),
+        "n_train_samples": int(n_rows),
+        "train_seconds": round(seconds, 2),
+        "device": device,
+        "train_state": {"epochs": p["epochs"], "steps": step, "history": history},
+    }
+    return PixelClassifier("mlp", estimator, list(meta["feature_names"]), list(meta["class_names"]),
+                           meta["feature_config"], p, train_info)
+
+
+def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int = 65536) -> np.ndarray:
+    import torch
+
+    if clf._torch_module is None:
+        arch = clf.estimator["arch"]
+        module = _build_mlp(arch["n_in"], arch["hidden"], arch["n_out"], arch["dropout"])
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in clf.estimator["state_dict"].items()})
+        module.eval()
+        clf._torch_module = module
+    torch.set_num_threads(max(1, threads))
+    mean = torch.from_numpy(clf.estimator["mean"])
+    inv_std = 1.0 / torch.from_numpy(clf.estimator["std"])
+    out = np.empty((len(X), len(clf.class_names)), dtype=np.float32)
+    with torch.inference_mode():
+        for s in range(0, len(X), batch):
+            x = (torch.from_numpy(X[s : s + batch]) - mean) * inv_std
+            out[s : s + batch] = torch.softmax(clf._torch_module(x), dim=1).numpy()
+    return out
+
+
+TRAINERS = {"rf": train_random_forest, "mlp": train_mlp}

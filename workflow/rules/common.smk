@@ -1,0 +1,82 @@
+# Helpers shared by the rules: dataset listing, paths, per-experiment settings.
+import functools
+
+from faceseg import features as _features
+from faceseg.datasets import get_dataset, list_images
+
+DATASET = config["dataset"]
+SPEC = get_dataset(DATASET)
+MODELS = [name for name in ("rf", "mlp") if config["models"][name]["enabled"]]
+LANDMARK_SOURCE = config["landmarks"][DATASET]
+DOWNLOADED_FASSEG = "resources/fasseg"
+
+for _name in config["run_experiments"]:
+    if _name not in config["experiments"]:
+        raise ValueError(
+            f"run_experiments names unknown experiment {_name!r}; "
+            f"defined experiments: {sorted(config['experiments'])}"
+        )
+    _features.resolve_config(config["experiments"][_name]["features"])  # parameter errors surface now
+if not MODELS:
+    raise ValueError("no model enabled: set models.rf.enabled or models.mlp.enabled to true")
+
+wildcard_constraints:
+    dataset="fasseg|lapa",
+    split="train|val|test",
+    experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
+    model="rf|mlp",
+
+
+def dataset_root():
+    if DATASET == "lapa":
+        return config["lapa_root"]
+    return config.get("fasseg_root") or DOWNLOADED_FASSEG
+
+
+@functools.cache
+def _records(split):
+    recs = list_images(DATASET, dataset_root(), split, config["fasseg_version"])
+    cap = config["max_images"].get(split)
+    return {r.image_id: r for r in (recs[:cap] if cap else recs)}
+
+
+def records(split):
+    """Images of a split, as {image_id: ImageRecord}; waits for the download if there is one."""
+    if DATASET == "fasseg" and not config.get("fasseg_root"):
+        checkpoints.download_fasseg.get()
+    return _records(split)
+
+
+def record(split, image_id):
+    return records(split)[image_id]
+
+
+def experiment(name):
+    return config["experiments"][name]
+
+
+def uses_landmarks(experiment_name):
+    return _features.needs_landmarks(experiment(experiment_name)["features"])
+
+
+def n_landmarks():
+    """Points per landmark file: 68 when detected by dlib, else the dataset's annotation."""
+    return 68 if LANDMARK_SOURCE == "detected" else SPEC.n_landmarks
+
+
+def landmark_file(split, image_id, experiment_name):
+    """The landmark file an image's features need ([] when the experiment uses none)."""
+    if not uses_landmarks(experiment_name):
+        return []
+    if LANDMARK_SOURCE == "detected":
+        return f"results/landmarks/{DATASET}/{split}/{image_id}.txt"
+    return str(record(split, image_id).landmark_path)
+
+
+def all_reports():
+    return expand(
+        "results/reports/{dataset}/{experiment}/{model}/metrics.json",
+        dataset=DATASET,
+        experiment=config["run_experiments"],
+        model=MODELS,
+    )

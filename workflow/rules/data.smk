@@ -1,0 +1,32 @@
+# Dataset acquisition and landmark detection.
+
+
+localrules:
+    download_fasseg,
+
+
+checkpoint download_fasseg:
+    output:
+        directory(DOWNLOADED_FASSEG),
+    log:
+        "logs/download_fasseg.log",
+    benchmark:
+        "benchmarks/download_fasseg.tsv"
+    script:
+        "../scripts/download_fasseg.py"
+
+
+rule detect_landmarks:
+    input:
+        image=lambda wc: record(wc.split, wc.image).image_path,
+    output:
+        "results/landmarks/{dataset}/{split}/{image}.txt",
+    params:
+        detection=config["detection"],
+    log:
+        "logs/detect_landmarks/{dataset}/{split}/{image}.log",
+    benchmark:
+        "benchmarks/detect_landmarks/{dataset}/{split}/{image}.tsv"
+    threads: 1
+    script:
+        "../scripts/detect_landmarks.py"

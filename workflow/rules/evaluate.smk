@@ -1,0 +1,20 @@
+# Per-class scores over the evaluation split.
+
+
+rule evaluate:
+    input:
+        lambda wc: expand(
+            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/confusion/{image}.json",
+            image=records(config["eval_split"]),
+        ),
+    output:
+        metrics="results/reports/{dataset}/{experiment}/{model}/metrics.json",
+        per_class="results/reports/{dataset}/{experiment}/{model}/per_class.csv",
+        report="results/reports/{dataset}/{experiment}/{model}/report.md",
+    log:
+        "logs/evaluate/{dataset}/{experiment}/{model}.log",
+    benchmark:
+        "benchmarks/evaluate/{dataset}/{experiment}/{model}.tsv"
+    threads: 1
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,12 @@
+from faceseg.logutil import rule_log
+from faceseg.steps import evaluate
+
+with rule_log(snakemake.log[0]):
+    evaluate(
+        list(snakemake.input),
+        snakemake.output.metrics,
+        snakemake.output.per_class,
+        snakemake.output.report,
+        dataset=snakemake.wildcards.dataset,
+        info={k: snakemake.wildcards[k] for k in ("dataset", "experiment", "model")},
+    )

@@ -1,0 +1,12 @@
+from faceseg.logutil import rule_log
+from faceseg.steps import train_model
+
+with rule_log(snakemake.log[0]):
+    train_model(
+        kind=snakemake.rule.removeprefix("train_"),
+        store=snakemake.input[0],
+        out_model=snakemake.output[0],
+        params=snakemake.params.model,
+        threads=snakemake.threads,
+        info={"dataset": snakemake.wildcards.dataset, "experiment": snakemake.wildcards.experiment},
+    )
