@@ -116,12 +116,16 @@ def read_landmarks(path, image_shape=None, n_points=None) -> np.ndarray:
         raise InputError(f"{path}: expected {n_points} landmarks, the file declares {count}")
     if len(lines) - 1 != count:
         raise InputError(f"{path}: declares {count} points but has {len(lines) - 1} point lines")
-    try:
-        points = np.array([[float(v) for v in ln.split()] for ln in lines[1:]], dtype=np.float64)
-    except ValueError as exc:
-        raise InputError(f"{path}: non-numeric landmark value ({exc})") from None
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise InputError(f"{path}: every point line must hold exactly two numbers 'x y'")
+    rows = []
+    for number, line in enumerate(lines[1:], start=1):
+        values = line.split()
+        if len(values) != 2:
+            raise InputError(f"{path}: point line {number} must hold exactly two numbers 'x y', got {line!r}")
+        try:
+            rows.append([float(v) for v in values])
+        except ValueError:
+            raise InputError(f"{path}: non-numeric landmark value on point line {number}: {line!r}") from None
+    points = np.array(rows, dtype=np.float64)
     if not np.all(np.isfinite(points)):
         raise InputError(f"{path}: landmark values must be finite")
     if image_shape is not None:

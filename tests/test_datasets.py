@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceseg.datasets import FASSEG, LAPA, decode_colour_labels, list_images, load_example, read_labels
+from faceseg.io import InputError, read_image, read_landmarks
+
+
+def test_fasseg_v1_split_sizes(fasseg_root):
+    train = list_images("fasseg", fasseg_root, "train", "V1")
+    test = list_images("fasseg", fasseg_root, "test", "V1")
+    assert (len(train), len(test)) == (20, 50)
+    assert all(r.label_path is not None for r in train + test)
+
+
+def test_fasseg_v3_pose_folders_and_lowercase_labels(fasseg_root):
+    recs = list_images("fasseg", fasseg_root, "train", "V3")
+    assert len(recs) == 182
+    poses = {r.image_id.split("/")[0] for r in recs}
+    assert len(poses) == 13 and "+90" in poses and "0" in poses
+    assert all(r.label_path is not None and "Train_labels" in str(r.label_path) for r in recs)
+
+
+def test_fasseg_labels_decode_to_six_classes(fasseg_root):
+    recs = list_images("fasseg", fasseg_root, "train", "V1")
+    image, labels = load_example(FASSEG, recs[0])
+    assert labels.shape == image.shape[:2] and labels.dtype == np.uint8
+    present = set(np.unique(labels).tolist())
+    assert present <= set(range(6))
+    assert {0, 1, 2, 3, 4, 5} <= present  # a frontal face shows every class
+
+
+def test_nearest_colour_decoding():
+    rgb = np.array([[[250, 10, 5], [120, 5, 0], [10, 240, 250], [0, 0, 0]]], np.uint8)
+    assert decode_colour_labels(rgb, FASSEG.colours).tolist() == [[0, 2, 4, 2]]
+
+
+def test_bmp_and_png_both_accepted(tmp_path, fasseg_root):
+    for split in ("Train", "Test"):
+        for sub in ("RGB", "Labels"):
+            (tmp_path / "V1" / f"{split}_{sub}").mkdir(parents=True)
+    src = fasseg_root / "V1"
+    Image.open(src / "Train_RGB" / "1.png").save(tmp_path / "V1" / "Train_RGB" / "1.bmp")
+    Image.open(src / "Train_Labels" / "1.png").save(tmp_path / "V1" / "Train_Labels" / "1.bmp")
+    Image.open(src / "Test_RGB" / "2.png").save(tmp_path / "V1" / "Test_RGB" / "2.png")
+    Image.open(src / "Test_Labels" / "2.png").save(tmp_path / "V1" / "Test_Labels" / "2.bmp")
+    (rec,) = list_images("fasseg", tmp_path, "train", "V1")
+    image, labels = load_example(FASSEG, rec)
+    ref_image, ref_labels = load_example(FASSEG, list_images("fasseg", fasseg_root, "train", "V1")[0])
+    np.testing.assert_array_equal(image, ref_image)
+    np.testing.assert_array_equal(labels, ref_labels)
+    (rec,) = list_images("fasseg", tmp_path, "test", "V1")
+    assert rec.image_path.suffix == ".png" and rec.label_path.suffix == ".bmp"
+
+
+def test_lapa_fixture_layout(lapa_root):
+    for split, n in (("train", 3), ("val", 2), ("test", 2)):
+        recs = list_images("lapa", lapa_root, split)
+        assert len(recs) == n
+    rec = list_images("lapa", lapa_root, "train")[0]
+    image, labels = load_example(LAPA, rec)
+    assert set(np.unique(labels).tolist()) == set(range(11))
+    pts = read_landmarks(rec.landmark_path, image.shape, n_points=106)
+    assert pts.shape == (106, 2)
+
+
+def test_lapa_label_values_outside_classes(tmp_path):
+    path = tmp_path / "bad.png"
+    Image.fromarray(np.full((4, 4), 12, np.uint8), mode="L").save(path)
+    with pytest.raises(InputError, match=r"bad.png: label values \[12\] are outside the 11 classes"):
+        read_labels(LAPA, path)
+
+
+def test_label_size_mismatch(tmp_path):
+    path = tmp_path / "lab.png"
+    Image.fromarray(np.zeros((4, 5), np.uint8), mode="L").save(path)
+    with pytest.raises(InputError, match=r"lab.png: label size 5x4 differs from its image 6x4"):
+        read_labels(LAPA, path, (4, 6, 3))
+
+
+def test_missing_and_empty_split(tmp_path):
+    with pytest.raises(InputError, match="missing split folder"):
+        list_images("fasseg", tmp_path, "train", "V1")
+    (tmp_path / "V1" / "Train_RGB").mkdir(parents=True)
+    with pytest.raises(InputError, match="Train_RGB: split folder holds no images"):
+        list_images("fasseg", tmp_path, "train", "V1")
+    with pytest.raises(InputError, match="missing or empty split folder"):
+        list_images("lapa", tmp_path, "val")
+
+
+def test_unknown_dataset_and_split(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'celeba'"):
+        list_images("celeba", tmp_path, "train")
+    with pytest.raises(ValueError, match="unknown LaPa split 'dev'"):
+        list_images("lapa", tmp_path, "dev")
+
+
+def test_image_without_label(tmp_path, fasseg_root):
+    (tmp_path / "V1" / "Train_RGB").mkdir(parents=True)
+    Image.open(fasseg_root / "V1" / "Train_RGB" / "1.png").save(tmp_path / "V1" / "Train_RGB" / "1.png")
+    (rec,) = list_images("fasseg", tmp_path, "train", "V1")
+    with pytest.raises(InputError, match=r"1.png: no label image found"):
+        load_example(FASSEG, rec)
+
+
+def test_truncated_image(tmp_path, fasseg_root):
+    data = (fasseg_root / "V1" / "Train_RGB" / "1.png").read_bytes()
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut.png: not a readable image"):
+        read_image(path)
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(InputError, match=r"text.png: not a readable image"):
+        read_image(tmp_path / "text.png")

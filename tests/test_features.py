@@ -1,0 +1,223 @@
+import numpy as np
+import pytest
+
+from faceseg.features import (
+    compute_features,
+    compute_features_tile,
+    config_digest,
+    feature_halo,
+    feature_names,
+    resolve_config,
+)
+from faceseg.features.landmarks import face_frame
+from faceseg.io import read_image
+
+FULL = {
+    "colour": {"spaces": ["rgb", "hsv", "lab", "grey"], "mean_sizes": [5, 9]},
+    "location": {},
+    "hog": {"cell_sizes": [4, 8], "orientations": 6},
+    "patch_histogram": {"patch_sizes": [8, 16], "bins": 4},
+    "landmarks": {"frame": "auto", "distances": True},
+}
+
+
+@pytest.fixture
+def image(rng):
+    return rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def points(rng):
+    return rng.uniform([10, 8], [42, 32], (68, 2))
+
+
+def expected_count(cfg, k):
+    colour = 10 * (1 + len(cfg["colour"]["mean_sizes"]))
+    hog = len(cfg["hog"]["cell_sizes"]) * (cfg["hog"]["orientations"] + 1)
+    phist = len(cfg["patch_histogram"]["patch_sizes"]) * 3 * cfg["patch_histogram"]["bins"]
+    lm = 2 + 2 * k + (k if cfg["landmarks"]["distances"] else 0)
+    return colour + 2 + hog + phist + lm
+
+
+@pytest.mark.parametrize("k", [5, 68, 106])
+def test_feature_count_matches_formula(k):
+    names = feature_names(FULL, n_landmarks=k)
+    assert len(names) == expected_count(FULL, k)
+    assert len(set(names)) == len(names), "feature names must be unique"
+
+
+def test_shape_contract_dense_and_sampled(image, points):
+    dense = compute_features(image, FULL, landmarks=points)
+    assert dense.shape == image.shape[:2] + (expected_count(FULL, 68),)
+    assert dense.dtype == np.float32 and np.isfinite(dense).all()
+    coords = np.array([[0, 0], [39, 51], [20, 7]])
+    sampled = compute_features(image, FULL, coords=coords, landmarks=points)
+    assert sampled.shape == (3, dense.shape[2])
+
+
+def test_sampled_pixels_equal_dense_pass(image, points, rng):
+    dense = compute_features(image, FULL, landmarks=points)
+    coords = np.stack([rng.integers(0, 40, 200), rng.integers(0, 52, 200)], axis=1)
+    sampled = compute_features(image, FULL, coords=coords, landmarks=points)
+    np.testing.assert_array_equal(sampled, dense[coords[:, 0], coords[:, 1]])
+
+
+@pytest.mark.parametrize("tile", [7, 16, 33])
+def test_tiles_equal_whole_image(image, points, tile):
+    whole = compute_features(image, FULL, landmarks=points)
+    h, w = image.shape[:2]
+    tiled = np.zeros_like(whole)
+    for r in range(0, h, tile):
+        for c in range(0, w, tile):
+            r1, c1 = min(r + tile, h), min(c + tile, w)
+            tiled[r:r1, c:c1] = compute_features_tile(image, FULL, (r, r1), (c, c1), points)
+    # Integral images summed from another origin round differently in the last bits.
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=2e-5)
+
+
+def test_group_order_is_the_registry_order():
+    a = feature_names({"location": {}, "colour": {"spaces": ["grey"]}})
+    b = feature_names({"colour": {"spaces": ["grey"]}, "location": {}})
+    assert a == b == ["grey", "loc_x", "loc_y"]
+    assert config_digest({"location": {}, "colour": {"spaces": ["grey"]}}) == config_digest(
+        {"colour": {"spaces": ["grey"]}, "location": {}}
+    )
+
+
+def test_colour_values():
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[0, 0] = (255, 0, 0)  # pure red
+    f = compute_features(img, {"colour": {"spaces": ["rgb", "hsv", "lab", "grey"]}})
+    names = feature_names({"colour": {"spaces": ["rgb", "hsv", "lab", "grey"]}})
+    red = dict(zip(names, f[0, 0]))
+    assert red["rgb_r"] == pytest.approx(1) and red["rgb_g"] == 0
+    assert red["hsv_h"] == pytest.approx(0) and red["hsv_s"] == pytest.approx(1) and red["hsv_v"] == pytest.approx(1)
+    assert red["lab_l"] == pytest.approx(53.24 / 100, abs=0.01)  # CIE L* of sRGB red
+    assert red["grey"] == pytest.approx(0.299, abs=1e-3)
+
+
+def test_local_mean_colour():
+    img = np.zeros((9, 9, 3), np.uint8)
+    img[4, 4] = 255
+    names = feature_names({"colour": {"spaces": ["grey"], "mean_sizes": [3]}})
+    assert names == ["grey", "grey_mean3"]
+    f = compute_features(img, {"colour": {"spaces": ["grey"], "mean_sizes": [3]}})
+    assert f[4, 4, 1] == pytest.approx(1 / 9)
+    assert f[3, 3, 1] == pytest.approx(1 / 9)
+    assert f[0, 0, 1] == 0
+    assert f[0, 0, 0] == 0 and f[4, 4, 0] == pytest.approx(1)
+
+
+def test_location_values():
+    img = np.zeros((4, 10, 3), np.uint8)
+    f = compute_features(img, {"location": {}})
+    assert f[0, 0].tolist() == pytest.approx([0.05, 0.125])
+    assert f[3, 9].tolist() == pytest.approx([0.95, 0.875])
+
+
+def test_hog_orientation_of_a_vertical_edge():
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:, 16:] = 255  # vertical edge: horizontal gradient, orientation 0
+    cfg = {"hog": {"cell_sizes": [8], "orientations": 4}}
+    names = feature_names(cfg)
+    assert names == ["hog_o0_c8", "hog_o1_c8", "hog_o2_c8", "hog_o3_c8", "hog_mag_c8"]
+    f = compute_features(img, cfg)
+    at_edge = f[16, 16]
+    # Orientation 0 rad falls between bin 3 (centre 7pi/8) and bin 0 (centre pi/8), half each.
+    assert at_edge[0] == pytest.approx(at_edge[3], rel=1e-5)
+    assert at_edge[1] == at_edge[2] == 0
+    assert at_edge[4] > 0
+    assert np.all(f[16, 2, :4] == 0), "no gradient far from the edge"
+
+
+def test_patch_histogram_fractions_sum_to_one(image):
+    cfg = {"patch_histogram": {"patch_sizes": [5], "bins": 6}}
+    f = compute_features(image, cfg)
+    assert f.shape[-1] == 18
+    for c in range(3):
+        np.testing.assert_allclose(f[..., c * 6 : (c + 1) * 6].sum(-1), 1.0, atol=1e-5)
+
+
+def test_patch_histogram_of_uniform_patch():
+    img = np.full((10, 10, 3), (0, 0, 255), np.uint8)  # blue: hue 240, s 1, v 1
+    f = compute_features(img, {"patch_histogram": {"patch_sizes": [3], "bins": 4}})
+    names = feature_names({"patch_histogram": {"patch_sizes": [3], "bins": 4}})
+    vals = dict(zip(names, f[5, 5]))
+    assert vals["phist_h2_p3"] == 1 and vals["phist_s3_p3"] == 1 and vals["phist_v3_p3"] == 1
+
+
+def test_landmark_offsets_in_eye_frame():
+    pts = np.zeros((68, 2))
+    pts[:] = (50, 50)
+    pts[36:42] = (40, 30)  # image-left eye centre
+    pts[42:48] = (60, 30)  # image-right eye centre: inter-ocular distance 20
+    origin, axes, scale = face_frame(pts)
+    assert origin.tolist() == [50, 30] and scale == 20
+    img = np.zeros((80, 100, 3), np.uint8)
+    cfg = {"landmarks": {"distances": True}}
+    names = feature_names(cfg, 68)
+    f = compute_features(img, cfg, coords=np.array([[40, 70]]), landmarks=pts)  # pixel x=70, y=40
+    vals = dict(zip(names, f[0]))
+    assert vals["lm_u"] == pytest.approx(1.0) and vals["lm_v"] == pytest.approx(0.5)
+    assert vals["lm_dx_0"] == pytest.approx(1.0) and vals["lm_dy_0"] == pytest.approx(-0.5)
+    assert vals["lm_dist_0"] == pytest.approx(np.hypot(1.0, 0.5))
+
+
+def test_landmark_frame_rotates_with_the_face():
+    pts = np.zeros((68, 2))
+    pts[:] = (50, 50)
+    pts[36:42] = (50, 30)  # face turned 90 degrees: eyes stacked vertically
+    pts[42:48] = (50, 50)
+    origin, axes, scale = face_frame(pts)
+    np.testing.assert_allclose(axes[0], [0, 1])
+    assert scale == 20
+
+
+def test_landmarks_any_point_count_uses_centroid_frame():
+    pts = np.array([[10.0, 10.0], [30.0, 10.0], [20.0, 30.0]])
+    img = np.zeros((40, 40, 3), np.uint8)
+    f = compute_features(img, {"landmarks": {}}, landmarks=pts)
+    assert f.shape == (40, 40, 2 + 6)
+    with pytest.raises(ValueError, match="known layout"):
+        compute_features(img, {"landmarks": {"frame": "eyes"}}, landmarks=pts)
+
+
+def test_landmarks_required_and_degenerate():
+    img = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match="no landmarks were given"):
+        compute_features(img, {"landmarks": {}})
+    with pytest.raises(ValueError, match="degenerate"):
+        compute_features(img, {"landmarks": {}}, landmarks=np.full((5, 2), 3.0))
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        ({}, "at least one group"),
+        ({"sift": {}}, "unknown feature group"),
+        ({"hog": {"cell_sizes": [0]}}, r"hog.cell_sizes.*positive integers, got 0"),
+        ({"hog": {"orientations": 1}}, r"hog.orientations must be an integer in \[2, 36\], got 1"),
+        ({"hog": {"cells": [8]}}, "unknown parameters"),
+        ({"colour": {"spaces": ["xyz"]}}, r"colour.spaces: unknown value 'xyz'"),
+        ({"patch_histogram": {"bins": 1}}, r"patch_histogram.bins"),
+        ({"landmarks": {"frame": "nose"}}, r"landmarks.frame"),
+        ({"location": {"scale": 2}}, "location takes no parameters"),
+    ],
+)
+def test_bad_parameters_are_named(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_config(cfg)
+
+
+def test_halo_covers_the_largest_window():
+    assert feature_halo({"hog": {"cell_sizes": [8, 32]}}) >= 16
+    assert feature_halo({"patch_histogram": {"patch_sizes": [64]}}) >= 32
+    assert feature_halo({"location": {}}) == 0
+
+
+def test_real_image_tiles(fasseg_root):
+    img = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    cfg = {k: v for k, v in FULL.items() if k != "landmarks"}
+    whole = compute_features(img, cfg)
+    tile = compute_features_tile(img, cfg, (100, 164), (200, 264))
+    np.testing.assert_allclose(tile, whole[100:164, 200:264], atol=2e-5)

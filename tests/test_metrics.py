@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from faceseg.metrics import confusion_matrix, scores
+
+
+def test_confusion_matrix_by_hand():
+    truth = np.array([[0, 0, 1], [1, 2, 2]])
+    pred = np.array([[0, 1, 1], [1, 2, 0]])
+    cm = confusion_matrix(truth, pred, 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_scores_by_hand():
+    cm = np.array([[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    s = scores(cm, ["bg", "a", "b"])
+    assert s["pixel_accuracy"] == pytest.approx(4 / 6)
+    # bg: tp 1, fp 1, fn 1 -> iou 1/3, f1 2/4; a: tp 2, fp 1, fn 0 -> iou 2/3, f1 4/5; b: tp 1, fp 0, fn 1
+    assert s["per_class"]["bg"]["iou"] == pytest.approx(1 / 3)
+    assert s["per_class"]["a"]["iou"] == pytest.approx(2 / 3)
+    assert s["per_class"]["b"]["iou"] == pytest.approx(1 / 2)
+    assert s["per_class"]["a"]["f1"] == pytest.approx(0.8)
+    assert s["per_class"]["a"]["precision"] == pytest.approx(2 / 3)
+    assert s["per_class"]["b"]["recall"] == pytest.approx(0.5)
+    assert s["per_class"]["b"]["support"] == 2
+    assert s["mean_iou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert s["mean_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert s["mean_f1_foreground"] == pytest.approx((0.8 + 2 / 3) / 2)
+
+
+def test_absent_class_is_left_out_of_the_means():
+    cm = np.array([[3, 0, 0], [0, 1, 0], [0, 0, 0]])
+    s = scores(cm, ["bg", "a", "never"])
+    assert s["per_class"]["never"]["iou"] is None
+    assert s["mean_iou"] == pytest.approx(1.0)
+
+
+def test_confusion_checks():
+    with pytest.raises(ValueError, match="differ in size"):
+        confusion_matrix(np.zeros(3), np.zeros(4), 2)
+    with pytest.raises(ValueError, match="outside"):
+        confusion_matrix(np.array([0, 5]), np.array([0, 1]), 2)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from faceseg.io import InputError
+from faceseg.models import FeatureMismatchError, load_model, train_mlp, train_random_forest
+from faceseg.store import open_store, write_sample_store
+
+NAMES = ["f0", "f1", "f2", "f3"]
+
+
+@pytest.fixture
+def store(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.uint8) + (X[:, 1] > 1).astype(np.uint8)  # 3 separable classes
+    attrs = {"feature_names": NAMES, "class_names": ["bg", "a", "b"], "feature_config": {"location": {}},
+             "config_digest": "x", "image_id": "m", "skipped": None}
+    write_sample_store(tmp_path / "s.zarr", X, y, np.zeros((3000, 2)), attrs, chunk_rows=512)
+    return open_store(tmp_path / "s.zarr"), X, y
+
+
+@pytest.mark.parametrize("train, params", [
+    (train_random_forest, {"n_estimators": 20, "seed": 0}),
+    (train_mlp, {"hidden": [32], "epochs": 10, "batch_size": 64, "lr": 0.01, "seed": 0, "device": "cpu"}),
+])
+def test_models_learn_save_and_reload(tmp_path, store, train, params):
+    group, X, y = store
+    model = train(group, params, threads=1, info={"dataset": "fasseg"})
+    acc = (model.predict(X, NAMES) == y).mean()
+    assert acc > 0.95
+    model.save(tmp_path / "m.joblib")
+    again = load_model(tmp_path / "m.joblib")
+    assert again.feature_names == NAMES and again.class_names == ["bg", "a", "b"]
+    assert again.feature_config == {"location": {}} and again.info["dataset"] == "fasseg"
+    np.testing.assert_allclose(again.predict_proba(X[:100], NAMES), model.predict_proba(X[:100], NAMES), atol=1e-6)
+
+
+def test_training_is_deterministic(store):
+    group, X, _ = store
+    params = {"hidden": [16], "epochs": 2, "seed": 3, "device": "cpu"}
+    a, b = train_mlp(group, params), train_mlp(group, params)
+    for k in a.estimator["state_dict"]:
+        np.testing.assert_array_equal(a.estimator["state_dict"][k], b.estimator["state_dict"][k])
+    ra = train_random_forest(group, {"n_estimators": 5, "seed": 1})
+    rb = train_random_forest(group, {"n_estimators": 5, "seed": 1})
+    np.testing.assert_array_equal(ra.predict_proba(X), rb.predict_proba(X))
+
+
+def test_refuses_mismatched_features(store):
+    group, X, _ = store
+    model = train_random_forest(group, {"n_estimators": 2})
+    with pytest.raises(FeatureMismatchError, match=r"feature 2 is 'g2', the model expects 'f2'"):
+        model.predict(X, ["f0", "f1", "g2", "f3"])
+    with pytest.raises(FeatureMismatchError, match=r"3 features given, the model was trained on 4.*missing \['f3'\]"):
+        model.check_features(["f0", "f1", "f2"])
+    with pytest.raises(FeatureMismatchError, match="expects 4 feature columns"):
+        model.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("train, params, message", [
+    (train_random_forest, {"n_estimators": 0}, r"models.rf.n_estimators must be a positive integer, got 0"),
+    (train_random_forest, {"trees": 5}, r"models.rf: unknown parameter\(s\) \['trees'\]"),
+    (train_mlp, {"hidden": []}, r"models.mlp.hidden must be a non-empty list"),
+    (train_mlp, {"lr": -1}, r"models.mlp.lr must be a positive number, got -1"),
+    (train_mlp, {"dropout": 1.5}, r"models.mlp.dropout must be in \[0, 1\), got 1.5"),
+    (train_mlp, {"device": "tpu"}, r"models.mlp.device must be"),
+])
+def test_bad_parameters_are_named(store, train, params, message):
+    with pytest.raises(ValueError, match=message):
+        train(store[0], params)
+
+
+def test_load_rejects_other_files(tmp_path):
+    (tmp_path / "x.joblib").write_text("not a model")
+    with pytest.raises(InputError, match=r"x.joblib: not a faceseg model file"):
+        load_model(tmp_path / "x.joblib")
+    import joblib
+
+    joblib.dump({"some": "dict"}, tmp_path / "d.joblib")
+    with pytest.raises(InputError, match=r"d.joblib: not a faceseg model file"):
+        load_model(tmp_path / "d.joblib")
