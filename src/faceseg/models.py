@@ -36,6 +36,7 @@ RF_DEFAULTS = {
     "max_features": "sqrt",
     "max_train_samples": 300_000,
     "class_weight": None,
+    "prior_correction": 1.0,
     "seed": 0,
 }
 MLP_DEFAULTS = {
@@ -45,6 +46,7 @@ MLP_DEFAULTS = {
     "batch_size": 512,
     "lr": 0.001,
     "weight_decay": 0.0001,
+    "prior_correction": 1.0,
     "seed": 0,
     "device": "auto",
 }
@@ -83,6 +85,8 @@ class PixelClassifier:
     feature_config: dict
     params: dict
     info: dict = field(default_factory=dict)  # dataset, experiment, training state, ...
+    # Per-class factors applied to the probabilities; see prior_weights().
+    class_weights: list | None = None
     _torch_module: object = field(default=None, repr=False, compare=False)
 
     # -- checks -------------------------------------------------------------
@@ -119,8 +123,12 @@ class PixelClassifier:
             # A class absent from training has no column: put zeros there.
             out = np.zeros((len(X), len(self.class_names)), dtype=np.float32)
             out[:, self.estimator.classes_.astype(int)] = proba
-            return out
-        return _mlp_predict(self, X, threads)
+        else:
+            out = _mlp_predict(self, X, threads)
+        if self.class_weights is not None:
+            out *= np.asarray(self.class_weights, dtype=np.float32)
+            out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+        return out
 
     def predict(self, X, feature_names=None, threads: int = 1) -> np.ndarray:
         return self.predict_proba(X, feature_names, threads).argmax(axis=1).astype(np.uint8)
@@ -137,6 +145,7 @@ class PixelClassifier:
             "feature_config": self.feature_config,
             "params": self.params,
             "info": self.info,
+            "class_weights": self.class_weights,
         }
         with atomic_output(path) as tmp:
             joblib.dump(checkpoint, tmp, compress=3)
@@ -163,11 +172,37 @@ def load_model(path) -> PixelClassifier:
         feature_config=checkpoint["feature_config"],
         params=checkpoint["params"],
         info=checkpoint["info"],
+        class_weights=checkpoint.get("class_weights"),
     )
 
 
 def _store_meta(group) -> dict:
     return {k: group.attrs[k] for k in ("feature_names", "class_names", "feature_config")}
+
+
+def prior_weights(group, strength: float) -> list | None:
+    """Factors that turn class-balanced training posteriors into ones for real images.
+
+    Training pixels are sampled class-balanced, so a model learns a prior of
+    about 1/n_classes per class and over-predicts small classes (eyes, mouth).
+    Multiplying the probabilities by ``(pixel share / sample share) ** strength``
+    restores the training images' class frequencies (strength 1: the Bayes
+    correction; 0: none). Both shares come from the training split only.
+    """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
+        raise ValueError(f"prior_correction must be a number in [0, 2], got {strength!r}")
+    pixels, samples = group.attrs.get("class_pixel_counts"), group.attrs.get("class_sample_counts")
+    if strength == 0 or pixels is None or samples is None:
+        return None
+    pixels, samples = np.asarray(pixels, np.float64), np.asarray(samples, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (pixels / pixels.sum()) / (samples / samples.sum())
+    return np.where(samples > 0, ratio, 0.0) ** strength
+
+
+def _weights_list(group, params):
+    weights = prior_weights(group, params["prior_correction"])
+    return None if weights is None else weights.tolist()
 
 
 # -- random forest ------------------------------------------------------------
@@ -180,6 +215,7 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     _positive_int("models.rf.max_depth", p["max_depth"], allow_none=True)
     _positive_int("models.rf.min_samples_leaf", p["min_samples_leaf"])
     _positive_int("models.rf.max_train_samples", p["max_train_samples"], allow_none=True)
+    weights = _weights_list(group, p)
     rng = np.random.default_rng(p["seed"])
     X, y, _ = read_rows(group, p["max_train_samples"], rng)
     forest = RandomForestClassifier(
@@ -198,7 +234,7 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     meta = _store_meta(group)
     train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
     return PixelClassifier("rf", forest, list(meta["feature_names"]), list(meta["class_names"]),
-                           meta["feature_config"], p, train_info)
+                           meta["feature_config"], p, train_info, weights)
 
 
 # -- MLP ------------------------------------------------------------------------
@@ -241,6 +277,7 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
     if not 0 <= p["dropout"] < 1:
         raise ValueError(f"models.mlp.dropout must be in [0, 1), got {p['dropout']!r}")
     device = _resolve_device(p["device"])
+    weights = _weights_list(group, p)
     torch.manual_seed(p["seed"])
     torch.set_num_threads(max(1, threads))
     if device == "cpu":
@@ -298,7 +335,7 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
         "train_state": {"epochs": p["epochs"], "steps": step, "history": history},
     }
     return PixelClassifier("mlp", estimator, list(meta["feature_names"]), list(meta["class_names"]),
-                           meta["feature_config"], p, train_info)
+                           meta["feature_config"], p, train_info, weights)
 
 
 def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int = 65536) -> np.ndarray:

@@ -73,6 +73,8 @@ def extract_training_features(
         "config_digest": features.config_digest(config),
         "feature_names": features.feature_names(config, n_landmarks),
         "sampling": sampling,
+        # All pixels per class: with the sampled counts, lets a model undo the class balancing.
+        "class_pixel_counts": np.bincount(labels.ravel(), minlength=spec.n_classes).tolist(),
         "skipped": None,
     }
     try:

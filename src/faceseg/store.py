@@ -86,8 +86,11 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
         raise InputError(f"no training samples: all {len(paths)} images were skipped ({skipped[:3]} ...)")
     n_rows = sum(g["X"].shape[0] for _, g in kept)
     width = groups[0]["X"].shape[1]
-    attrs = {k: v for k, v in first.items() if k not in ("image_id", "skipped", "image_shape")}
+    attrs = {k: v for k, v in first.items() if k not in ("image_id", "skipped", "image_shape", "class_pixel_counts")}
     attrs.update(image_ids=[g.attrs.get("image_id", p.name) for p, g in kept], skipped=skipped, n_rows=n_rows)
+    if all("class_pixel_counts" in g.attrs for _, g in kept):
+        attrs["class_pixel_counts"] = np.sum([g.attrs["class_pixel_counts"] for _, g in kept], axis=0).tolist()
+    n_classes = len(first["class_names"])
     with atomic_output(out_path) as tmp:
         out = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         arrays = {
@@ -97,10 +100,13 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
             "image_index": _create(out, "image_index", n_rows, None, chunk_rows),
         }
         writer = _ChunkWriter(arrays, chunk_rows)
+        sample_counts = np.zeros(n_classes, np.int64)
         for i, (_, g) in enumerate(kept):
-            n = g["X"].shape[0]
-            writer.add(X=g["X"][:], y=g["y"][:], coords=g["coords"][:], image_index=np.full(n, i, np.int32))
+            y = g["y"][:]
+            sample_counts += np.bincount(y, minlength=n_classes)[:n_classes]
+            writer.add(X=g["X"][:], y=y, coords=g["coords"][:], image_index=np.full(len(y), i, np.int32))
         writer.flush()
+        attrs["class_sample_counts"] = sample_counts.tolist()
         out.attrs.update(attrs)
     return attrs
 

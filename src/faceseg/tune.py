@@ -1,0 +1,169 @@
+"""Choose settings on the training split only: cross-validation by image.
+
+The training images are split into folds. For each fold a model is trained on
+the other folds' sampled pixels (with the same code as the pipeline: sampling,
+zarr stores, merge, trainers) and the held-out images are segmented at full
+resolution and scored. The test split is never read.
+
+Usage::
+
+    python -m faceseg.tune --config config.yaml --set fasseg_root=PATH \\
+        --experiment default --model mlp --folds 4 [--set models.mlp.epochs=10 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from faceseg import features
+from faceseg.datasets import get_dataset, list_images, read_labels
+from faceseg.io import NoFaceError, read_image, read_landmarks
+from faceseg.landmarks import LandmarkDetector
+from faceseg.metrics import confusion_matrix, scores
+from faceseg.models import TRAINERS
+from faceseg.segment import segment_image
+from faceseg.steps import extract_training_features
+from faceseg.store import merge_stores, open_store
+
+log = logging.getLogger(__name__)
+
+
+def fold_of(n_images: int, n_folds: int, seed: int = 0) -> np.ndarray:
+    """Assign images to folds at random (seeded), as evenly as possible."""
+    if not 2 <= n_folds <= n_images:
+        raise ValueError(f"folds must be between 2 and the number of images ({n_images}), got {n_folds}")
+    order = np.random.default_rng(seed).permutation(n_images)
+    folds = np.empty(n_images, dtype=int)
+    folds[order] = np.arange(n_images) % n_folds
+    return folds
+
+
+def cross_validate(
+    dataset: str,
+    records,
+    landmark_files: dict,
+    experiment: dict,
+    model_kind: str,
+    model_params: dict,
+    n_landmarks: int | None,
+    n_folds: int = 4,
+    threads: int = 1,
+    tile_size: int = 256,
+    workdir=None,
+) -> dict:
+    """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``."""
+    spec = get_dataset(dataset)
+    config = features.resolve_config(experiment["features"])
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        stores = []
+        for rec in records:
+            path = Path(tmp) / f"{len(stores)}.zarr"
+            extract_training_features(dataset, rec.image_id, rec.image_path, rec.label_path, path, config,
+                                      experiment["sampling"], landmark_files.get(rec.image_id), n_landmarks)
+            stores.append(path)
+        folds = fold_of(len(records), n_folds)
+        total = np.zeros((spec.n_classes, spec.n_classes), np.int64)
+        for k in range(n_folds):
+            merged = Path(tmp) / f"fold{k}.zarr"
+            merge_stores([s for s, f in zip(stores, folds) if f != k], merged)
+            model = TRAINERS[model_kind](open_store(merged), model_params, threads=threads, info={"dataset": dataset})
+            for rec, f in zip(records, folds):
+                if f != k:
+                    continue
+                image = read_image(rec.image_path)
+                labels = read_labels(spec, rec.label_path, image.shape)
+                landmarks = None
+                if features.needs_landmarks(config):
+                    try:
+                        landmarks = read_landmarks(landmark_files[rec.image_id], image.shape, n_landmarks)
+                    except NoFaceError:
+                        continue
+                pred = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
+                total += confusion_matrix(labels, pred, spec.n_classes)
+    result = scores(total, spec.class_names)
+    result["confusion_matrix"] = total.tolist()
+    return result
+
+
+def _set(config: dict, assignment: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to a nested dict."""
+    key, _, value = assignment.partition("=")
+    if not _:
+        raise ValueError(f"--set takes key.path=value, got {assignment!r}")
+    node = config
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = yaml.safe_load(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faceseg.tune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--experiment", default="default")
+    parser.add_argument("--model", choices=sorted(TRAINERS), default="mlp")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config entry, e.g. models.mlp.epochs=10 (repeatable)")
+    parser.add_argument("--landmark-cache", default="results/landmarks",
+                        help="folder of detected landmark files (detected when missing)")
+    parser.add_argument("--output", help="write the scores here as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    for assignment in args.set:
+        _set(config, assignment)
+    dataset = config["dataset"]
+    split = config["train_split"]
+    if dataset == "lapa":
+        root = config["lapa_root"]
+    else:
+        root = config.get("fasseg_root") or "resources/fasseg"
+    records = list_images(dataset, root, split, config["fasseg_version"])
+    cap = config["max_images"].get(split)
+    records = records[:cap] if cap else records
+    experiment = copy.deepcopy(config["experiments"][args.experiment])
+    detected = config["landmarks"][dataset] == "detected"
+    n_landmarks = 68 if detected else get_dataset(dataset).n_landmarks
+    landmark_files = {}
+    if features.needs_landmarks(experiment["features"]):
+        detector = LandmarkDetector(**config["detection"])
+        for rec in records:
+            if not detected:
+                landmark_files[rec.image_id] = rec.landmark_path
+                continue
+            path = Path(args.landmark_cache) / dataset / split / f"{rec.image_id}.txt"
+            if not path.exists():
+                from faceseg.io import write_landmarks
+
+                found = detector.detect(read_image(rec.image_path))
+                write_landmarks(path, found.points, found.reason)
+            landmark_files[rec.image_id] = path
+    start = time.perf_counter()
+    result = cross_validate(dataset, records, landmark_files, experiment, args.model,
+                            config["models"][args.model], n_landmarks, args.folds, args.threads,
+                            config["segmentation"]["tile_size"])
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
+                          "folds": args.folds, "n_images": len(records)}
+    ious = {name: round(v["iou"], 4) for name, v in result["per_class"].items() if v["iou"] is not None}
+    print(json.dumps({"pixel_accuracy": round(result["pixel_accuracy"], 4), "mean_iou": round(result["mean_iou"], 4),
+                      "iou": ious, "set": args.set, "seconds": result["seconds"]}))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""End-to-end Snakemake runs on a few real FASSEG images and on the generated LaPa fixture."""
+
+import copy
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+from PIL import Image
+
+from conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+TINY = {
+    "max_images": {"train": 3, "val": 2, "test": 2},
+    "experiments": {
+        "default": {
+            "features": {
+                "colour": {"spaces": ["rgb", "lab"], "mean_sizes": [9]},
+                "location": {},
+                "hog": {"cell_sizes": [8, 16], "orientations": 6},
+                "patch_histogram": {"patch_sizes": [16], "bins": 6},
+                "landmarks": {},
+            },
+            "sampling": {"samples_per_image": 1500, "seed": 0},
+        }
+    },
+    "models": {
+        "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
+        "mlp": {"enabled": True, "hidden": [32], "epochs": 3, "batch_size": 256, "lr": 0.01, "seed": 0,
+                "device": "cpu"},
+    },
+}
+
+
+def deep_update(base, extra):
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def write_config(workdir, **overrides):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = deep_update(deep_update(config, TINY), overrides)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return config
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def planned_jobs(workdir):
+    """Job counts of a dry run, by rule, from Snakemake's job-stats table."""
+    out = snakemake(workdir, "-n").stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if m[0] != "total"}
+
+
+@pytest.fixture(scope="module")
+def fasseg_run(tmp_path_factory, fasseg_root):
+    workdir = tmp_path_factory.mktemp("fasseg_run")
+    write_config(workdir, fasseg_root=str(fasseg_root))
+    snakemake(workdir)
+    return workdir
+
+
+def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
+    for model in ("rf", "mlp"):
+        report = fasseg_run / "results/reports/fasseg/default" / model
+        metrics = json.loads((report / "metrics.json").read_text())
+        assert metrics["n_images"] == 2 and metrics["skipped"] == []
+        assert set(metrics["per_class"]) == {"background", "skin", "hair", "eyes", "nose", "mouth"}
+        assert 0.6 < metrics["pixel_accuracy"] <= 1 and 0 < metrics["mean_iou"] <= 1
+        assert sum(np.asarray(metrics["confusion_matrix"]).ravel()) == sum(
+            c["support"] for c in metrics["per_class"].values())
+        assert (report / "per_class.csv").read_text().startswith("class,iou,f1,precision,recall,support")
+        assert "mean IoU" in (report / "report.md").read_text()
+        pred_dir = fasseg_run / "results/predictions/fasseg/default" / model
+        for image_id in ("1", "10"):  # first two test images by name
+            labels = np.asarray(Image.open(pred_dir / "labels" / f"{image_id}.png"))
+            source = Image.open(fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png")
+            assert labels.shape == (source.height, source.width)
+            assert labels.max() <= 5 and len(np.unique(labels)) >= 4
+            assert np.asarray(Image.open(pred_dir / "colour" / f"{image_id}.png")).shape[2] == 3
+    store = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train/1.zarr"), mode="r")
+    assert store.metadata.zarr_format == 3
+    assert store["X"].shape[0] == store["y"].shape[0] <= 1500
+    assert store["X"].shape[1] == len(store.attrs["feature_names"])
+    assert "lm_dx_67" in store.attrs["feature_names"]
+    merged = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train.zarr"), mode="r")
+    assert merged["X"].shape[0] == 3 * 1500
+    lm = (fasseg_run / "results/landmarks/fasseg/test/1.txt").read_text().splitlines()
+    assert lm[0] == "68" and len(lm) == 69
+    for rule in ("extract_features", "train_rf", "segment_image", "evaluate"):
+        assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
+        assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
+
+
+def test_second_run_does_nothing(fasseg_run):
+    assert planned_jobs(fasseg_run) == {}
+
+
+def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
+    mlp_model = fasseg_run / "results/models/fasseg/default/mlp.joblib"
+    mlp_before = mlp_model.stat().st_mtime_ns
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
+    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_image": 2, "evaluate": 1, "all": 1}
+    snakemake(fasseg_run)
+    assert mlp_model.stat().st_mtime_ns == mlp_before
+    assert planned_jobs(fasseg_run) == {}
+
+
+def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
+                 experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
+    assert planned_jobs(fasseg_run) == {
+        "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_mlp": 1,
+        "segment_image": 4, "evaluate": 2, "all": 1,
+    }
+
+
+def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
+    write_config(tmp_path, dataset="lapa", lapa_root=str(lapa_root))
+    snakemake(tmp_path)
+    for model in ("rf", "mlp"):
+        metrics = json.loads((tmp_path / "results/reports/lapa/default" / model / "metrics.json").read_text())
+        assert metrics["n_images"] == 2
+        assert list(metrics["per_class"]) == [
+            "background", "skin", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose",
+            "upper_lip", "inner_mouth", "lower_lip", "hair"]
+        assert metrics["mean_f1_foreground"] is not None
+    store = zarr.open_group(str(tmp_path / "results/features/lapa/default/train/train_0000.zarr"), mode="r")
+    assert "lm_dy_105" in store.attrs["feature_names"]
+    assert not (tmp_path / "results/landmarks").exists(), "annotated landmarks are used as they are"
+
+
+def test_lint_is_clean(tmp_path, fasseg_root):
+    write_config(tmp_path, fasseg_root=str(fasseg_root))
+    proc = snakemake(tmp_path, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
+    config = write_config(tmp_path, fasseg_root=str(fasseg_root))
+    config["models"]["rf"]["n_estimator"] = 10
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    assert "n_estimator" in proc.stderr and "Additional properties are not allowed" in proc.stderr
