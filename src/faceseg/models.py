@@ -37,6 +37,7 @@ RF_DEFAULTS = {
     "max_train_samples": 300_000,
     "class_weight": None,
     "prior_correction": 1.0,
+    "smooth_sigma": 0.0,
     "seed": 0,
 }
 MLP_DEFAULTS = {
@@ -47,6 +48,7 @@ MLP_DEFAULTS = {
     "lr": 0.001,
     "weight_decay": 0.0001,
     "prior_correction": 1.0,
+    "smooth_sigma": 0.0,
     "seed": 0,
     "device": "auto",
 }
@@ -69,6 +71,13 @@ def _positive_int(name, value, allow_none=False):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer{' or null' if allow_none else ''}, got {value!r}")
+
+
+def _check_decision(kind, p):
+    """Checks of the parameters applied at prediction time."""
+    sigma = p["smooth_sigma"]
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
+        raise ValueError(f"models.{kind}.smooth_sigma must be a number >= 0, got {sigma!r}")
 
 
 def _positive_float(name, value):
@@ -108,8 +117,12 @@ class PixelClassifier:
         )
 
     # -- prediction ---------------------------------------------------------
-    def predict_proba(self, X: np.ndarray, feature_names=None, threads: int = 1) -> np.ndarray:
-        """Class probabilities ``(n, n_classes)`` for feature rows ``X``."""
+    def predict_proba(self, X: np.ndarray, feature_names=None, threads: int = 1, apply_prior: bool = True) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` for feature rows ``X``.
+
+        ``apply_prior=False`` returns the class-balanced training posteriors,
+        before the prior correction.
+        """
         if feature_names is not None:
             self.check_features(feature_names)
         X = np.asarray(X, dtype=np.float32)
@@ -125,9 +138,8 @@ class PixelClassifier:
             out[:, self.estimator.classes_.astype(int)] = proba
         else:
             out = _mlp_predict(self, X, threads)
-        if self.class_weights is not None:
-            out *= np.asarray(self.class_weights, dtype=np.float32)
-            out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+        if apply_prior and self.class_weights is not None:
+            out = apply_class_weights(out, self.class_weights)
         return out
 
     def predict(self, X, feature_names=None, threads: int = 1) -> np.ndarray:
@@ -200,6 +212,13 @@ def prior_weights(group, strength: float) -> list | None:
     return np.where(samples > 0, ratio, 0.0) ** strength
 
 
+def apply_class_weights(proba: np.ndarray, weights) -> np.ndarray:
+    """Rescale class probabilities (last axis) by ``weights`` and renormalise."""
+    out = proba * np.asarray(weights, dtype=np.float32)
+    out /= np.maximum(out.sum(axis=-1, keepdims=True), 1e-12)
+    return out
+
+
 def _weights_list(group, params):
     weights = prior_weights(group, params["prior_correction"])
     return None if weights is None else weights.tolist()
@@ -215,6 +234,7 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     _positive_int("models.rf.max_depth", p["max_depth"], allow_none=True)
     _positive_int("models.rf.min_samples_leaf", p["min_samples_leaf"])
     _positive_int("models.rf.max_train_samples", p["max_train_samples"], allow_none=True)
+    _check_decision("rf", p)
     weights = _weights_list(group, p)
     rng = np.random.default_rng(p["seed"])
     X, y, _ = read_rows(group, p["max_train_samples"], rng)
@@ -274,6 +294,7 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
     _positive_int("models.mlp.epochs", p["epochs"])
     _positive_int("models.mlp.batch_size", p["batch_size"])
     _positive_float("models.mlp.lr", p["lr"])
+    _check_decision("mlp", p)
     if not 0 <= p["dropout"] < 1:
         raise ValueError(f"models.mlp.dropout must be in [0, 1), got {p['dropout']!r}")
     device = _resolve_device(p["device"])

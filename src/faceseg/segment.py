@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from faceseg.features import compute_features_tile, feature_names, resolve_config
@@ -11,18 +12,19 @@ from faceseg.models import PixelClassifier
 NOT_SEGMENTED = 255
 
 
-def segment_image(
+def predict_proba_image(
     model: PixelClassifier,
     image: np.ndarray,
     landmarks=None,
     tile_size: int = 256,
     threads: int = 1,
     progress=None,
+    apply_prior: bool = True,
 ) -> np.ndarray:
-    """Label every pixel of ``image``: ``(H, W)`` uint8 class indices.
+    """Class probabilities of every pixel: ``(H, W, n_classes)`` float32.
 
     Features are computed tile by tile (with the halo the window features
-    need), so peak memory grows with ``tile_size**2``, not with the image.
+    need), so feature memory grows with ``tile_size**2``, not with the image.
     """
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
         raise ValueError(f"tile_size must be an integer >= 16, got {tile_size!r}")
@@ -30,13 +32,41 @@ def segment_image(
     n_landmarks = None if landmarks is None else len(landmarks)
     model.check_features(feature_names(config, n_landmarks))
     h, w = image.shape[:2]
-    labels = np.empty((h, w), dtype=np.uint8)
+    proba = np.empty((h, w, len(model.class_names)), dtype=np.float32)
     tiles = [(r, c) for r in range(0, h, tile_size) for c in range(0, w, tile_size)]
     for r, c in tiles if progress is None else progress(tiles):
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
         feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks)
-        labels[r:r1, c:c1] = model.predict(feats.reshape(-1, feats.shape[-1]), threads=threads).reshape(r1 - r, c1 - c)
-    return labels
+        p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads, apply_prior=apply_prior)
+        proba[r:r1, c:c1] = p.reshape(r1 - r, c1 - c, -1)
+    return proba
+
+
+def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
+    """Arg-max labels, after Gaussian smoothing of each class's probability map.
+
+    Smoothing (sigma in pixels) removes isolated per-pixel errors: a pixel
+    takes the class most probable in its neighbourhood.
+    """
+    if smooth_sigma < 0:
+        raise ValueError(f"smooth_sigma must be >= 0, got {smooth_sigma!r}")
+    if smooth_sigma > 0:
+        proba = np.stack(
+            [cv2.GaussianBlur(proba[..., k], (0, 0), smooth_sigma, borderType=cv2.BORDER_REFLECT)
+             for k in range(proba.shape[-1])],
+            axis=-1,
+        )
+    return proba.argmax(axis=-1).astype(np.uint8)
+
+
+def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1,
+                  progress=None) -> np.ndarray:
+    """Label every pixel of ``image``: ``(H, W)`` uint8 class indices.
+
+    Uses the model's ``smooth_sigma`` (0: plain per-pixel arg-max).
+    """
+    proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress)
+    return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0))
 
 
 def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ from faceseg.datasets import get_dataset, list_images, read_labels
 from faceseg.io import NoFaceError, read_image, read_landmarks
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
-from faceseg.models import TRAINERS
-from faceseg.segment import segment_image
+from faceseg.models import TRAINERS, apply_class_weights, prior_weights
+from faceseg.segment import labels_from_proba, predict_proba_image
 from faceseg.steps import extract_training_features
 from faceseg.store import merge_stores, open_store
 
@@ -58,11 +58,21 @@ def cross_validate(
     n_folds: int = 4,
     threads: int = 1,
     tile_size: int = 256,
+    prior_grid=(None,),
+    sigma_grid=(None,),
     workdir=None,
-) -> dict:
-    """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``."""
+) -> list[dict]:
+    """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
+
+    The decision parameters applied after the model (``prior_correction``,
+    ``smooth_sigma``) are scored for every pair of ``prior_grid`` x
+    ``sigma_grid`` from the same trained fold models (None: the model's own
+    value). Returns one result per pair.
+    """
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
+    grid = [(a, s) for a in prior_grid for s in sigma_grid]
+    totals = {pair: np.zeros((spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         stores = []
         for rec in records:
@@ -71,11 +81,12 @@ def cross_validate(
                                       experiment["sampling"], landmark_files.get(rec.image_id), n_landmarks)
             stores.append(path)
         folds = fold_of(len(records), n_folds)
-        total = np.zeros((spec.n_classes, spec.n_classes), np.int64)
         for k in range(n_folds):
             merged = Path(tmp) / f"fold{k}.zarr"
             merge_stores([s for s, f in zip(stores, folds) if f != k], merged)
-            model = TRAINERS[model_kind](open_store(merged), model_params, threads=threads, info={"dataset": dataset})
+            group = open_store(merged)
+            model = TRAINERS[model_kind](group, model_params, threads=threads, info={"dataset": dataset})
+            weights = {a: (model.class_weights if a is None else prior_weights(group, a)) for a in prior_grid}
             for rec, f in zip(records, folds):
                 if f != k:
                     continue
@@ -87,11 +98,19 @@ def cross_validate(
                         landmarks = read_landmarks(landmark_files[rec.image_id], image.shape, n_landmarks)
                     except NoFaceError:
                         continue
-                pred = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
-                total += confusion_matrix(labels, pred, spec.n_classes)
-    result = scores(total, spec.class_names)
-    result["confusion_matrix"] = total.tolist()
-    return result
+                raw = predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False)
+                for a, s in grid:
+                    proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
+                    sigma = model.params["smooth_sigma"] if s is None else s
+                    totals[(a, s)] += confusion_matrix(labels, labels_from_proba(proba, sigma), spec.n_classes)
+    results = []
+    for (a, sigma), total in totals.items():
+        result = scores(total, spec.class_names)
+        result["confusion_matrix"] = total.tolist()
+        result["prior_correction"] = model_params.get("prior_correction", 1.0) if a is None else a
+        result["smooth_sigma"] = model_params.get("smooth_sigma", 0.0) if sigma is None else sigma
+        results.append(result)
+    return results
 
 
 def _set(config: dict, assignment: str) -> None:
@@ -117,6 +136,10 @@ def main(argv=None) -> int:
                         help="override a config entry, e.g. models.mlp.epochs=10 (repeatable)")
     parser.add_argument("--landmark-cache", default="results/landmarks",
                         help="folder of detected landmark files (detected when missing)")
+    parser.add_argument("--prior-grid", default=None, metavar="A,B,...",
+                        help="prior_correction values to score (default: the config's)")
+    parser.add_argument("--sigma-grid", default=None, metavar="A,B,...",
+                        help="smooth_sigma values to score (default: the config's)")
     parser.add_argument("--output", help="write the scores here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -150,18 +173,24 @@ def main(argv=None) -> int:
                 found = detector.detect(read_image(rec.image_path))
                 write_landmarks(path, found.points, found.reason)
             landmark_files[rec.image_id] = path
+    def grid(text):
+        return (None,) if text is None else tuple(float(v) for v in text.split(","))
+
     start = time.perf_counter()
-    result = cross_validate(dataset, records, landmark_files, experiment, args.model,
-                            config["models"][args.model], n_landmarks, args.folds, args.threads,
-                            config["segmentation"]["tile_size"])
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
-                          "folds": args.folds, "n_images": len(records)}
-    ious = {name: round(v["iou"], 4) for name, v in result["per_class"].items() if v["iou"] is not None}
-    print(json.dumps({"pixel_accuracy": round(result["pixel_accuracy"], 4), "mean_iou": round(result["mean_iou"], 4),
-                      "iou": ious, "set": args.set, "seconds": result["seconds"]}))
+    results = cross_validate(dataset, records, landmark_files, experiment, args.model,
+                             config["models"][args.model], n_landmarks, args.folds, args.threads,
+                             config["segmentation"]["tile_size"], grid(args.prior_grid), grid(args.sigma_grid))
+    seconds = round(time.perf_counter() - start, 1)
+    for result in results:
+        result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
+                              "folds": args.folds, "n_images": len(records), "seconds": seconds}
+        ious = {n: round(v["iou"], 4) for n, v in result["per_class"].items() if v["iou"] is not None}
+        print(json.dumps({"prior_correction": result["prior_correction"], "smooth_sigma": result["smooth_sigma"],
+                          "pixel_accuracy": round(result["pixel_accuracy"], 4),
+                          "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
+    print(f"# {args.model}, {len(records)} training images, {args.folds} folds, {seconds} s, set={args.set}")
     if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2))
+        Path(args.output).write_text(json.dumps(results, indent=2))
     return 0
 
 
