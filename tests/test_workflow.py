@@ -161,4 +161,5 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake(tmp_path, "-n", check=False)
     assert proc.returncode != 0
-    assert "n_estimator" in proc.stderr and "Additional properties are not allowed" in proc.stderr
+    output = proc.stdout + proc.stderr
+    assert "Additional properties are not allowed ('n_estimator' was unexpected)" in output

@@ -12,6 +12,8 @@ checkpoint download_fasseg:
         "logs/download_fasseg.log",
     benchmark:
         "benchmarks/download_fasseg.tsv"
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/download_fasseg.py"
 
@@ -28,5 +30,7 @@ rule detect_landmarks:
     benchmark:
         "benchmarks/detect_landmarks/{dataset}/{split}/{image}.tsv"
     threads: 1
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/detect_landmarks.py"

@@ -16,5 +16,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/{dataset}/{experiment}/{model}.tsv"
     threads: 1
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/evaluate.py"

@@ -17,6 +17,8 @@ rule extract_features:
     benchmark:
         "benchmarks/extract_features/{dataset}/{experiment}/{split}/{image}.tsv"
     threads: 1
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/extract_features.py"
 
@@ -35,5 +37,7 @@ rule merge_features:
     benchmark:
         "benchmarks/merge_features/{dataset}/{experiment}.tsv"
     threads: 1
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/merge_features.py"

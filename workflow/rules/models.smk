@@ -14,6 +14,8 @@ rule train_rf:
     benchmark:
         "benchmarks/train_rf/{dataset}/{experiment}.tsv"
     threads: workflow.cores
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/train_model.py"
 
@@ -30,6 +32,8 @@ rule train_mlp:
     benchmark:
         "benchmarks/train_mlp/{dataset}/{experiment}.tsv"
     threads: workflow.cores
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/train_model.py"
 
@@ -52,5 +56,7 @@ rule segment_image:
     benchmark:
         "benchmarks/segment_image/{dataset}/{experiment}/{model}/{image}.tsv"
     threads: 1
+    conda:
+        "../envs/faceseg.yaml"
     script:
         "../scripts/segment_image.py"

@@ -1,0 +1,84 @@
+"""Pipeline steps on real FASSEG images: the skip path for a face that cannot be found."""
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from PIL import Image
+
+from faceseg import steps
+from faceseg.io import InputError, write_landmarks
+from faceseg.segment import NOT_SEGMENTED
+
+FEATURES = {"colour": {"spaces": ["lab"]}, "location": {}, "landmarks": {}}
+SAMPLING = {"samples_per_image": 300, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, fasseg_root):
+    """A tiny RF trained through the steps on two real training images with detected landmarks."""
+    tmp = tmp_path_factory.mktemp("steps")
+    stores = []
+    for image_id in ("1", "2"):
+        image = fasseg_root / "V1" / "Train_RGB" / f"{image_id}.png"
+        lm = tmp / f"{image_id}.txt"
+        steps.detect_landmarks(image, lm)
+        store = tmp / f"{image_id}.zarr"
+        steps.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
+                                        store, FEATURES, SAMPLING, lm, 68)
+        stores.append(store)
+    # a third training image whose landmark file says no face was found
+    nolm = tmp / "3.txt"
+    write_landmarks(nolm, None, "no face found by the dlib HOG and CNN detectors")
+    skipped_store = tmp / "3.zarr"
+    steps.extract_training_features("fasseg", "3", fasseg_root / "V1" / "Train_RGB" / "3.png",
+                                    fasseg_root / "V1" / "Train_Labels" / "3.png", skipped_store, FEATURES,
+                                    SAMPLING, nolm, 68)
+    stores.append(skipped_store)
+    steps.merge_training_features(stores, tmp / "train.zarr")
+    steps.train_model("rf", tmp / "train.zarr", tmp / "rf.joblib", {"n_estimators": 5}, info={"dataset": "fasseg"})
+    return tmp
+
+
+def test_training_image_without_face_is_skipped_with_reason(trained):
+    g = zarr.open_group(str(trained / "3.zarr"), mode="r")
+    assert g["X"].shape[0] == 0
+    assert "no face found by the dlib HOG and CNN detectors" in g.attrs["skipped"]
+    merged = zarr.open_group(str(trained / "train.zarr"), mode="r")
+    assert merged.attrs["image_ids"] == ["1", "2"]
+    assert merged.attrs["skipped"][0]["image_id"] == "3"
+    assert merged["X"].shape[0] == 600
+
+
+def test_test_image_without_face_is_reported_and_others_scored(trained, fasseg_root, tmp_path):
+    confusions = []
+    for image_id, lm in (("1", None), ("2", "noface")):
+        image = fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png"
+        lm_path = tmp_path / f"{image_id}.txt"
+        if lm:
+            write_landmarks(lm_path, None, f"{image}: no face found by the dlib HOG and CNN detectors")
+        else:
+            steps.detect_landmarks(image, lm_path)
+        out = {k: tmp_path / f"{image_id}.{k}" for k in ("labels.png", "colour.png", "json")}
+        steps.segment_test_image(trained / "rf.joblib", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
+                                 out["labels.png"], out["colour.png"], out["json"], lm_path, 68)
+        confusions.append(out["json"])
+    skipped_labels = np.asarray(Image.open(tmp_path / "2.labels.png"))
+    assert (skipped_labels == NOT_SEGMENTED).all()
+    assert json.loads((tmp_path / "2.json").read_text())["confusion"] is None
+    metrics = steps.evaluate(confusions, tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
+    assert metrics["n_images"] == 1
+    assert metrics["skipped"][0]["image_id"] == "2" and "no face found" in metrics["skipped"][0]["reason"]
+    assert "## Skipped images (1)" in (tmp_path / "m.md").read_text()
+    assert metrics["pixel_accuracy"] > 0.5
+
+
+def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):
+    lm = tmp_path / "bad.txt"
+    write_landmarks(lm, np.full((5, 2), 100.0))
+    with pytest.raises(InputError, match=r"bad.txt: expected 68 landmarks, the file declares 5"):
+        steps.extract_training_features("fasseg", "1", fasseg_root / "V1" / "Train_RGB" / "1.png",
+                                        fasseg_root / "V1" / "Train_Labels" / "1.png", tmp_path / "x.zarr",
+                                        FEATURES, SAMPLING, lm, 68)
+    assert not (tmp_path / "x.zarr").exists()
