@@ -83,3 +83,26 @@ def make_lapa(root, counts=None, seed=0) -> Path:
             lines = [str(len(pts))] + [f"{x:.2f} {y:.2f}" for x, y in pts]
             (root / split / "landmarks" / f"{name}.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+# FASSEG class -> LaPa class, for a LaPa-layout copy of real faces (detected-landmark tests).
+FASSEG_TO_LAPA = np.array([0, 1, 10, 4, 6, 7], np.uint8)  # eyes -> left_eye, mouth -> upper_lip
+
+
+def make_lapa_from_fasseg(root, fasseg_root, counts=None) -> Path:
+    """LaPa layout holding real FASSEG V1 faces (as JPEG), labels mapped to LaPa classes, no landmark files."""
+    from faceseg.datasets import FASSEG, decode_colour_labels
+
+    counts = counts or {"train": 3, "test": 2}
+    root = Path(root)
+    for split, n in counts.items():
+        src = Path(fasseg_root) / "V1" / f"{split.capitalize()}_RGB"
+        for sub in ("images", "labels"):
+            (root / split / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(1, n + 1):
+            rgb = Image.open(src / f"{i}.png").convert("RGB")
+            rgb.save(root / split / "images" / f"face_{i}.jpg", quality=95)
+            label_rgb = np.asarray(Image.open(src.parent / f"{split.capitalize()}_Labels" / f"{i}.png").convert("RGB"))
+            labels = FASSEG_TO_LAPA[decode_colour_labels(label_rgb, FASSEG.colours)]
+            Image.fromarray(labels, mode="L").save(root / split / "labels" / f"face_{i}.png")
+    return root

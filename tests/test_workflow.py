@@ -148,6 +148,22 @@ def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
     assert not (tmp_path / "results/landmarks").exists(), "annotated landmarks are used as they are"
 
 
+def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):
+    from lapa_fixture import make_lapa_from_fasseg
+
+    root = make_lapa_from_fasseg(tmp_path / "LaPa", fasseg_root)
+    write_config(tmp_path, dataset="lapa", lapa_root=str(root), landmarks={"lapa": "detected"},
+                 models={"mlp": {"enabled": False}})
+    snakemake(tmp_path)
+    metrics = json.loads((tmp_path / "results/reports/lapa/default/rf/metrics.json").read_text())
+    assert metrics["n_images"] == 2 and metrics["skipped"] == []
+    assert metrics["per_class"]["hair"]["iou"] > 0.3
+    lm = (tmp_path / "results/landmarks/lapa/train/face_1.txt").read_text().splitlines()
+    assert lm[0] == "68"
+    store = zarr.open_group(str(tmp_path / "results/features/lapa/default/train/face_1.zarr"), mode="r")
+    assert store.attrs["feature_names"][-1] == "lm_dy_67"
+
+
 def test_lint_is_clean(tmp_path, fasseg_root):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     proc = snakemake(tmp_path, "--lint", check=False)
