@@ -79,3 +79,19 @@ def test_load_rejects_other_files(tmp_path):
     joblib.dump({"some": "dict"}, tmp_path / "d.joblib")
     with pytest.raises(InputError, match=r"d.joblib: not a faceseg model file"):
         load_model(tmp_path / "d.joblib")
+
+
+def test_prior_weights_restore_pixel_frequencies(tmp_path):
+    from faceseg.models import apply_class_weights, prior_weights
+
+    attrs = {"feature_names": ["f"], "class_names": ["bg", "eye"], "feature_config": {}, "config_digest": "x",
+             "class_pixel_counts": [900, 100], "class_sample_counts": [50, 50]}
+    write_sample_store(tmp_path / "s.zarr", np.zeros((4, 1)), np.zeros(4), np.zeros((4, 2)), attrs)
+    g = open_store(tmp_path / "s.zarr")
+    np.testing.assert_allclose(prior_weights(g, 1.0), [1.8, 0.2])
+    np.testing.assert_allclose(prior_weights(g, 0.5), np.sqrt([1.8, 0.2]))
+    assert prior_weights(g, 0) is None
+    # a balanced model's 50/50 becomes the training images' 90/10
+    np.testing.assert_allclose(apply_class_weights(np.array([[0.5, 0.5]]), prior_weights(g, 1.0)), [[0.9, 0.1]])
+    with pytest.raises(ValueError, match=r"prior_correction must be a number in \[0, 2\], got 3"):
+        prior_weights(g, 3)

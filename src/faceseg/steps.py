@@ -107,7 +107,14 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
     if kind not in TRAINERS:
         raise ValueError(f"unknown model {kind!r}; choose one of {sorted(TRAINERS)}")
     group = open_store(store)
-    info = {**(info or {}), "train_store": str(store), "skipped_training_images": group.attrs.get("skipped", [])}
+    info = {
+        **(info or {}),
+        "train_store": str(store),
+        "sampling": group.attrs.get("sampling"),
+        "config_digest": group.attrs.get("config_digest"),
+        "training_images": group.attrs.get("image_ids", []),
+        "skipped_training_images": group.attrs.get("skipped", []),
+    }
     model = TRAINERS[kind](group, params, threads=threads, info=info)
     model.save(out_model)
     log.info("saved %s model to %s", kind, out_model)
