@@ -38,6 +38,8 @@ RF_DEFAULTS = {
     "class_weight": None,
     "prior_correction": 1.0,
     "smooth_sigma": 0.0,
+    "guided_radius": 0,
+    "guided_eps": 0.01,
     "seed": 0,
 }
 MLP_DEFAULTS = {
@@ -49,6 +51,8 @@ MLP_DEFAULTS = {
     "weight_decay": 0.0001,
     "prior_correction": 1.0,
     "smooth_sigma": 0.0,
+    "guided_radius": 0,
+    "guided_eps": 0.01,
     "seed": 0,
     "device": "auto",
 }
@@ -78,6 +82,11 @@ def _check_decision(kind, p):
     sigma = p["smooth_sigma"]
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
         raise ValueError(f"models.{kind}.smooth_sigma must be a number >= 0, got {sigma!r}")
+    radius = p["guided_radius"]
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise ValueError(f"models.{kind}.guided_radius must be an integer >= 0, got {radius!r}")
+    if isinstance(p["guided_eps"], bool) or not isinstance(p["guided_eps"], (int, float)) or not p["guided_eps"] > 0:
+        raise ValueError(f"models.{kind}.guided_eps must be a positive number, got {p['guided_eps']!r}")
 
 
 def _positive_float(name, value):

@@ -42,11 +42,38 @@ def predict_proba_image(
     return proba
 
 
-def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
-    """Arg-max labels, after Gaussian smoothing of each class's probability map.
+def guided_filter(guide: np.ndarray, proba: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of each probability map, guided by a grey image.
 
-    Smoothing (sigma in pixels) removes isolated per-pixel errors: a pixel
-    takes the class most probable in its neighbourhood.
+    He, Sun, Tang, "Guided image filtering" (ECCV 2010): inside each window
+    the output is a linear function of the guide, so class boundaries follow
+    the image's edges. ``guide`` is ``(H, W)`` float32 in [0, 1].
+    """
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(a):
+        return cv2.boxFilter(a, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide)
+    var_i = box(guide * guide) - mean_i * mean_i
+    out = np.empty_like(proba)
+    for k in range(proba.shape[-1]):
+        p = proba[..., k]
+        mean_p = box(p)
+        a = (box(guide * p) - mean_i * mean_p) / (var_i + eps)
+        b = mean_p - a * mean_i
+        out[..., k] = box(a) * guide + box(b)
+    return out
+
+
+def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
+                      guided_eps: float = 0.01) -> np.ndarray:
+    """Arg-max labels, after optional smoothing of each class's probability map.
+
+    ``smooth_sigma`` (px) applies a Gaussian: a pixel takes the class most
+    probable in its neighbourhood, which removes isolated errors.
+    ``guided_radius`` > 0 then applies a guided filter with the image as guide,
+    so boundaries snap to image edges.
     """
     if smooth_sigma < 0:
         raise ValueError(f"smooth_sigma must be >= 0, got {smooth_sigma!r}")
@@ -56,6 +83,11 @@ def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarra
              for k in range(proba.shape[-1])],
             axis=-1,
         )
+    if guided_radius > 0:
+        if image is None:
+            raise ValueError("guided_radius > 0 needs the image as guide")
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        proba = guided_filter(grey, np.ascontiguousarray(proba, dtype=np.float32), int(guided_radius), guided_eps)
     return proba.argmax(axis=-1).astype(np.uint8)
 
 
@@ -66,7 +98,8 @@ def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int 
     Uses the model's ``smooth_sigma`` (0: plain per-pixel arg-max).
     """
     proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress)
-    return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0))
+    return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
+                             model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
 
 
 def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
