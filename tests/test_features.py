@@ -199,9 +199,10 @@ def test_landmarks_required_and_degenerate():
         ({"hog": {"orientations": 1}}, r"hog.orientations must be an integer in \[2, 36\], got 1"),
         ({"hog": {"cells": [8]}}, "unknown parameters"),
         ({"colour": {"spaces": ["xyz"]}}, r"colour.spaces: unknown value 'xyz'"),
+        ({"colour": {"space": ["rgb"]}}, r"colour: unknown parameters \['space'\]"),
         ({"patch_histogram": {"bins": 1}}, r"patch_histogram.bins"),
         ({"landmarks": {"frame": "nose"}}, r"landmarks.frame"),
-        ({"location": {"scale": 2}}, "location takes no parameters"),
+        ({"location": {"scale": 2}}, r"location: unknown parameters \['scale'\]; it takes none"),
     ],
 )
 def test_bad_parameters_are_named(cfg, message):

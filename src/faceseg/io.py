@@ -53,35 +53,35 @@ def atomic_output(path):
             tmp.unlink()
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image as ``(H, W, 3)`` uint8 RGB."""
+def _load(path, what: str, convert):
+    """Open an image file fully and ``convert`` it; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: image file not found")
+        raise InputError(f"{path}: {what} file not found")
     try:
         with Image.open(path) as im:
             im.load()
-            rgb = im.convert("RGB")
+            return convert(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
-    return np.asarray(rgb)
+        raise InputError(f"{path}: not a readable {what} ({exc})") from exc
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image as ``(H, W, 3)`` uint8 RGB."""
+    return _load(path, "image", lambda im: np.asarray(im.convert("RGB")))
 
 
 def read_label_image(path) -> np.ndarray:
     """Read a label image as stored: ``(H, W)`` for single-channel, else ``(H, W, 3)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: label file not found")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("L", "P", "I", "I;16"):
-                arr = np.asarray(im if im.mode != "P" else im.convert("L"))
-            else:
-                arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable label image ({exc})") from exc
-    return arr
+
+    def convert(im):
+        if im.mode in ("L", "I", "I;16"):
+            return np.asarray(im)
+        if im.mode == "P":
+            return np.asarray(im.convert("L"))
+        return np.asarray(im.convert("RGB"))
+
+    return _load(path, "label image", convert)
 
 
 def write_png(path, array: np.ndarray) -> None:

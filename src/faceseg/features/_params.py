@@ -27,3 +27,12 @@ def check_int(name: str, value, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+
+
+def with_defaults(group: str, params: dict, defaults: dict) -> dict:
+    """``params`` over ``defaults``, refusing keys the group does not know."""
+    unknown = set(params) - set(defaults)
+    if unknown:
+        known = f"known: {sorted(defaults)}" if defaults else "it takes none"
+        raise ValueError(f"{group}: unknown parameters {sorted(unknown)}; {known}")
+    return {**defaults, **params}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceseg.features._params import check_choices, check_sizes
+from faceseg.features._params import check_choices, check_sizes, with_defaults
 
 SPACES = {
     # space: (channel names, function of the context returning (h, w, C) scaled to about [0, 1])
@@ -18,7 +18,7 @@ DEFAULTS = {"spaces": ["rgb", "hsv", "lab", "grey"], "mean_sizes": []}
 
 
 def validate(params: dict) -> dict:
-    p = {**DEFAULTS, **params}
+    p = with_defaults("colour", params, DEFAULTS)
     check_choices("colour.spaces", p["spaces"], SPACES)
     check_sizes("colour.mean_sizes", p["mean_sizes"], allow_empty=True)
     return p

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceseg.features._params import check_int, check_sizes
+from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"cell_sizes": [8, 16, 32], "orientations": 9}
 #: Added to the L2 norm so flat regions do not amplify noise (grey in [0, 1]).
@@ -20,10 +20,7 @@ NORM_EPS = 0.01
 
 
 def validate(params: dict) -> dict:
-    p = {**DEFAULTS, **params}
-    unknown = set(p) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"hog: unknown parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    p = with_defaults("hog", params, DEFAULTS)
     check_sizes("hog.cell_sizes", p["cell_sizes"])
     check_int("hog.orientations", p["orientations"], 2, 36)
     return p

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._params import with_defaults
+
 DEFAULTS = {"frame": "auto", "distances": False}
 FRAMES = ("auto", "eyes", "centroid")
 
@@ -31,10 +33,7 @@ EYE_INDICES = {
 
 
 def validate(params: dict) -> dict:
-    p = {**DEFAULTS, **params}
-    unknown = set(p) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"landmarks: unknown parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    p = with_defaults("landmarks", params, DEFAULTS)
     if p["frame"] not in FRAMES:
         raise ValueError(f"landmarks.frame must be one of {FRAMES}, got {p['frame']!r}")
     if not isinstance(p["distances"], bool):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._params import with_defaults
+
 DEFAULTS: dict = {}
 
 
 def validate(params: dict) -> dict:
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"location takes no parameters, got {sorted(unknown)}")
-    return {}
+    return with_defaults("location", params, DEFAULTS)
 
 
 def names(params: dict, n_landmarks) -> list[str]:

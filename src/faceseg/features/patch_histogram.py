@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceseg.features._params import check_int, check_sizes
+from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"patch_sizes": [16, 32], "bins": 8}
 CHANNELS = ("h", "s", "v")
@@ -19,10 +19,7 @@ RANGES = np.array([360.0, 1.0, 1.0], dtype=np.float32)
 
 
 def validate(params: dict) -> dict:
-    p = {**DEFAULTS, **params}
-    unknown = set(p) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"patch_histogram: unknown parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    p = with_defaults("patch_histogram", params, DEFAULTS)
     check_sizes("patch_histogram.patch_sizes", p["patch_sizes"])
     check_int("patch_histogram.bins", p["bins"], 2, 64)
     return p
