@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from faceseg.io import InputError
-from faceseg.models import FeatureMismatchError, load_model, train_mlp, train_random_forest
+from faceseg.models import FeatureMismatchError, load_model, train_gradient_boosting, train_mlp, train_random_forest
 from faceseg.store import open_store, write_sample_store
 
 NAMES = ["f0", "f1", "f2", "f3"]
@@ -21,6 +21,7 @@ def store(tmp_path):
 
 @pytest.mark.parametrize("train, params", [
     (train_random_forest, {"n_estimators": 20, "seed": 0}),
+    (train_gradient_boosting, {"max_iter": 30, "seed": 0}),
     (train_mlp, {"hidden": [32], "epochs": 10, "batch_size": 64, "lr": 0.01, "seed": 0, "device": "cpu"}),
 ])
 def test_models_learn_save_and_reload(tmp_path, store, train, params):
@@ -60,6 +61,7 @@ def test_refuses_mismatched_features(store):
 @pytest.mark.parametrize("train, params, message", [
     (train_random_forest, {"n_estimators": 0}, r"models.rf.n_estimators must be a positive integer, got 0"),
     (train_random_forest, {"trees": 5}, r"models.rf: unknown parameter\(s\) \['trees'\]"),
+    (train_gradient_boosting, {"learning_rate": 0}, r"models.hgb.learning_rate must be a positive number, got 0"),
     (train_mlp, {"hidden": []}, r"models.mlp.hidden must be a non-empty list"),
     (train_mlp, {"lr": -1}, r"models.mlp.lr must be a positive number, got -1"),
     (train_mlp, {"dropout": 1.5}, r"models.mlp.dropout must be in \[0, 1\), got 1.5"),

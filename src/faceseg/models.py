@@ -20,6 +20,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from faceseg.io import InputError, atomic_output
 from faceseg.store import column_moments, iter_minibatches, read_rows
@@ -36,6 +37,19 @@ RF_DEFAULTS = {
     "max_features": "sqrt",
     "max_train_samples": 300_000,
     "class_weight": None,
+    "prior_correction": 1.0,
+    "smooth_sigma": 0.0,
+    "guided_radius": 0,
+    "guided_eps": 0.01,
+    "seed": 0,
+}
+HGB_DEFAULTS = {
+    "max_iter": 200,
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 20,
+    "l2_regularization": 0.0,
+    "max_train_samples": 300_000,
     "prior_correction": 1.0,
     "smooth_sigma": 0.0,
     "guided_radius": 0,
@@ -139,9 +153,11 @@ class PixelClassifier:
             raise FeatureMismatchError(
                 f"{self.kind} model expects {len(self.feature_names)} feature columns, got array of shape {X.shape}"
             )
-        if self.kind == "rf":
-            self.estimator.n_jobs = threads
-            proba = self.estimator.predict_proba(X)
+        if self.kind in ("rf", "hgb"):
+            if self.kind == "rf":
+                self.estimator.n_jobs = threads
+            with threadpool_limits(threads):
+                proba = self.estimator.predict_proba(X)
             # A class absent from training has no column: put zeros there.
             out = np.zeros((len(X), len(self.class_names)), dtype=np.float32)
             out[:, self.estimator.classes_.astype(int)] = proba
@@ -263,6 +279,40 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     meta = _store_meta(group)
     train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
     return PixelClassifier("rf", forest, list(meta["feature_names"]), list(meta["class_names"]),
+                           meta["feature_config"], p, train_info, weights)
+
+
+# -- gradient boosting -----------------------------------------------------------
+def train_gradient_boosting(group, params: dict, threads: int = 1, info: dict | None = None) -> PixelClassifier:
+    """Fit scikit-learn's seeded HistGradientBoostingClassifier (no early stopping)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    p = _check_params("hgb", params, HGB_DEFAULTS)
+    _positive_int("models.hgb.max_iter", p["max_iter"])
+    _positive_int("models.hgb.max_leaf_nodes", p["max_leaf_nodes"])
+    _positive_int("models.hgb.min_samples_leaf", p["min_samples_leaf"])
+    _positive_float("models.hgb.learning_rate", p["learning_rate"])
+    _positive_int("models.hgb.max_train_samples", p["max_train_samples"], allow_none=True)
+    _check_decision("hgb", p)
+    weights = _weights_list(group, p)
+    X, y, _ = read_rows(group, p["max_train_samples"], np.random.default_rng(p["seed"]))
+    model = HistGradientBoostingClassifier(
+        max_iter=p["max_iter"],
+        learning_rate=p["learning_rate"],
+        max_leaf_nodes=p["max_leaf_nodes"],
+        min_samples_leaf=p["min_samples_leaf"],
+        l2_regularization=p["l2_regularization"],
+        early_stopping=False,
+        random_state=p["seed"],
+    )
+    start = time.perf_counter()
+    with threadpool_limits(threads):
+        model.fit(X, y)
+    seconds = time.perf_counter() - start
+    log.info("gradient boosting: %d iterations on %d x %d samples in %.1f s", p["max_iter"], *X.shape, seconds)
+    meta = _store_meta(group)
+    train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
+    return PixelClassifier("hgb", model, list(meta["feature_names"]), list(meta["class_names"]),
                            meta["feature_config"], p, train_info, weights)
 
 
@@ -388,4 +438,4 @@ def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int =
     return out
 
 
-TRAINERS = {"rf": train_random_forest, "mlp": train_mlp}
+TRAINERS = {"rf": train_random_forest, "hgb": train_gradient_boosting, "mlp": train_mlp}

@@ -6,7 +6,7 @@ from faceseg.datasets import get_dataset, list_images
 
 DATASET = config["dataset"]
 SPEC = get_dataset(DATASET)
-MODELS = [name for name in ("rf", "mlp") if config["models"][name]["enabled"]]
+MODELS = [name for name in ("rf", "hgb", "mlp") if config["models"][name]["enabled"]]
 LANDMARK_SOURCE = config["landmarks"][DATASET]
 DOWNLOADED_FASSEG = "resources/fasseg"
 
@@ -18,13 +18,13 @@ for _name in config["run_experiments"]:
         )
     _features.resolve_config(config["experiments"][_name]["features"])  # parameter errors surface now
 if not MODELS:
-    raise ValueError("no model enabled: set models.rf.enabled or models.mlp.enabled to true")
+    raise ValueError("no model enabled: set models.<rf|hgb|mlp>.enabled to true")
 
 wildcard_constraints:
     dataset="fasseg|lapa",
     split="train|val|test",
     experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
-    model="rf|mlp",
+    model="rf|hgb|mlp",
 
 
 def dataset_root():

@@ -20,6 +20,24 @@ rule train_rf:
         "../scripts/train_model.py"
 
 
+rule train_hgb:
+    input:
+        "results/features/{dataset}/{experiment}/train.zarr",
+    output:
+        "results/models/{dataset}/{experiment}/hgb.joblib",
+    params:
+        model=config["models"]["hgb"],
+    log:
+        "logs/train_hgb/{dataset}/{experiment}.log",
+    benchmark:
+        "benchmarks/train_hgb/{dataset}/{experiment}.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/train_model.py"
+
+
 rule train_mlp:
     input:
         "results/features/{dataset}/{experiment}/train.zarr",
