@@ -179,3 +179,27 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "Additional properties are not allowed ('n_estimator' was unexpected)" in output
+
+
+def test_bad_image_fails_its_job_only(tmp_path, fasseg_root):
+    """A truncated training image: its job fails naming the file; with --keep-going the others complete."""
+    import shutil
+
+    root = tmp_path / "fasseg"
+    for split, n in (("Train", 3), ("Test", 2)):
+        for sub in ("RGB", "Labels"):
+            (root / "V1" / f"{split}_{sub}").mkdir(parents=True)
+            for i in range(1, n + 1):
+                shutil.copy(fasseg_root / "V1" / f"{split}_{sub}" / f"{i}.png", root / "V1" / f"{split}_{sub}")
+    bad = root / "V1" / "Train_RGB" / "2.png"
+    bad.write_bytes(bad.read_bytes()[:2000])
+    write_config(tmp_path, fasseg_root=str(root), models={"mlp": {"enabled": False}})
+    proc = snakemake(tmp_path, "--keep-going", check=False)
+    assert proc.returncode != 0
+    features = tmp_path / "results/features/fasseg/default/train"
+    assert (features / "1.zarr").is_dir() and (features / "3.zarr").is_dir()
+    assert not (features / "2.zarr").exists()
+    assert not list(features.glob(".*tmp*")), "no temporary store left behind"
+    assert (tmp_path / "results/landmarks/fasseg/test/2.txt").is_file(), "test images are processed too"
+    log = (tmp_path / "logs/detect_landmarks/fasseg/train/2.log").read_text()
+    assert f"{bad}: not a readable image" in log
