@@ -75,6 +75,10 @@ def fasseg_run(tmp_path_factory, fasseg_root):
     workdir = tmp_path_factory.mktemp("fasseg_run")
     write_config(workdir, fasseg_root=str(fasseg_root))
     snakemake(workdir)
+    # Keep the first run's metrics: later tests change the config and rerun.
+    for model in ("rf", "mlp"):
+        report = workdir / "results/reports/fasseg/default" / model / "metrics.json"
+        (workdir / f"first_metrics_{model}.json").write_text(report.read_text())
     return workdir
 
 
@@ -108,6 +112,14 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     for rule in ("extract_features", "train_rf", "segment_image", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
+
+
+def test_two_clean_runs_give_identical_metrics(fasseg_run, fasseg_root, tmp_path):
+    write_config(tmp_path, fasseg_root=str(fasseg_root))
+    snakemake(tmp_path)
+    for model in ("rf", "mlp"):
+        again = (tmp_path / "results/reports/fasseg/default" / model / "metrics.json").read_text()
+        assert again == (fasseg_run / f"first_metrics_{model}.json").read_text(), f"{model} metrics differ"
 
 
 def test_second_run_does_nothing(fasseg_run):
