@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 FORMAT = "faceseg-model"
 FORMAT_VERSION = 1
 
+#: Parameters applied to a model's probabilities at prediction time (every model has them).
+DECISION_DEFAULTS = {
+    "prior_correction": 1.0,
+    "smooth_sigma": 0.0,
+    "guided_radius": 0,
+    "guided_eps": 0.01,
+}
 RF_DEFAULTS = {
     "n_estimators": 100,
     "max_depth": None,
@@ -37,10 +44,7 @@ RF_DEFAULTS = {
     "max_features": "sqrt",
     "max_train_samples": 300_000,
     "class_weight": None,
-    "prior_correction": 1.0,
-    "smooth_sigma": 0.0,
-    "guided_radius": 0,
-    "guided_eps": 0.01,
+    **DECISION_DEFAULTS,
     "seed": 0,
 }
 HGB_DEFAULTS = {
@@ -50,10 +54,7 @@ HGB_DEFAULTS = {
     "min_samples_leaf": 20,
     "l2_regularization": 0.0,
     "max_train_samples": 300_000,
-    "prior_correction": 1.0,
-    "smooth_sigma": 0.0,
-    "guided_radius": 0,
-    "guided_eps": 0.01,
+    **DECISION_DEFAULTS,
     "seed": 0,
 }
 MLP_DEFAULTS = {
@@ -63,10 +64,7 @@ MLP_DEFAULTS = {
     "batch_size": 512,
     "lr": 0.001,
     "weight_decay": 0.0001,
-    "prior_correction": 1.0,
-    "smooth_sigma": 0.0,
-    "guided_radius": 0,
-    "guided_eps": 0.01,
+    **DECISION_DEFAULTS,
     "seed": 0,
     "device": "auto",
 }
@@ -217,7 +215,7 @@ def _store_meta(group) -> dict:
     return {k: group.attrs[k] for k in ("feature_names", "class_names", "feature_config")}
 
 
-def prior_weights(group, strength: float) -> list | None:
+def prior_weights(group, strength: float) -> np.ndarray | None:
     """Factors that turn class-balanced training posteriors into ones for real images.
 
     Training pixels are sampled class-balanced, so a model learns a prior of
