@@ -61,7 +61,7 @@ def test_test_image_without_face_is_reported_and_others_scored(trained, fasseg_r
         else:
             steps.detect_landmarks(image, lm_path)
         out = {k: tmp_path / f"{image_id}.{k}" for k in ("labels.png", "colour.png", "json")}
-        steps.segment_test_image(trained / "rf.joblib", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
+        steps.segment_test_image(trained / "rf.joblib", "fasseg", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
                                  out["labels.png"], out["colour.png"], out["json"], lm_path, 68)
         confusions.append(out["json"])
     skipped_labels = np.asarray(Image.open(tmp_path / "2.labels.png"))
@@ -82,3 +82,11 @@ def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):
                                         fasseg_root / "V1" / "Train_Labels" / "1.png", tmp_path / "x.zarr",
                                         FEATURES, SAMPLING, lm, 68)
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_model_of_another_dataset_is_refused(trained, fasseg_root, tmp_path):
+    image = fasseg_root / "V1" / "Test_RGB" / "1.png"
+    with pytest.raises(ValueError, match=r"rf.joblib: the model's classes .* are not those of lapa"):
+        steps.segment_test_image(trained / "rf.joblib", "lapa", "1", image, None, tmp_path / "l.png",
+                                 tmp_path / "c.png", tmp_path / "c.json")
+    assert list(tmp_path.iterdir()) == []

@@ -122,6 +122,7 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
 
 def segment_test_image(
     model_path,
+    dataset: str,
     image_id: str,
     image_path,
     label_path,
@@ -139,7 +140,11 @@ def segment_test_image(
     confusion file records the skip, so the evaluation can report it.
     """
     model = load_model(model_path)
-    spec = get_dataset(model.info.get("dataset", "fasseg"))
+    spec = get_dataset(dataset)
+    if model.class_names != list(spec.class_names):
+        raise ValueError(
+            f"{model_path}: the model's classes {model.class_names} are not those of {dataset} {list(spec.class_names)}"
+        )
     image = read_image(image_path)
     labels = read_labels(spec, label_path, image.shape) if label_path else None
     record = {"image_id": image_id, "model": model.kind, "skipped": None, "confusion": None}
