@@ -46,3 +46,13 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     with atomic_output(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_output_removes_what_a_killed_attempt_left(tmp_path):
+    stale = tmp_path / ".out.zarr.tmp-deadbeef"
+    (stale / "X").mkdir(parents=True)
+    other = tmp_path / ".other.zarr.tmp-deadbeef"
+    other.mkdir()
+    with atomic_output(tmp_path / "out.zarr") as tmp:
+        tmp.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.zarr.tmp-deadbeef", "out.zarr"]

@@ -8,6 +8,7 @@ failed job's log says which file to look at. Every writer goes through
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import uuid
@@ -34,10 +35,17 @@ def atomic_output(path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     Works for files and directories (zarr stores). On any exception the
-    temporary path is removed and ``path`` is left as it was.
+    temporary path is removed and ``path`` is left as it was; temporary paths
+    left by a killed earlier attempt at the same output are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A job killed outright (SIGKILL) cannot clean up; its rerun does.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
