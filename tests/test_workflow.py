@@ -215,3 +215,38 @@ def test_bad_image_fails_its_job_only(tmp_path, fasseg_root):
     assert (tmp_path / "results/landmarks/fasseg/test/2.txt").is_file(), "test images are processed too"
     log = (tmp_path / "logs/detect_landmarks/fasseg/train/2.log").read_text()
     assert f"{bad}: not a readable image" in log
+
+
+def _kill_when(workdir, marker_glob, timeout=300):
+    """Start snakemake, SIGKILL its whole process group once ``marker_glob`` matches a path."""
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not list(workdir.glob(marker_glob)):
+            assert proc.poll() is None, f"snakemake ended before {marker_glob} appeared"
+            assert time.monotonic() < deadline, f"{marker_glob} never appeared"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("stage, marker", [
+    ("feature extraction", "logs/extract_features/fasseg/default/train/*.log"),
+    ("training", "logs/train_mlp/fasseg/default.log"),
+])
+def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_path, stage, marker):
+    write_config(tmp_path, fasseg_root=str(fasseg_root))
+    _kill_when(tmp_path, marker)
+    assert not (tmp_path / "results/reports/fasseg/default/mlp/metrics.json").exists(), f"killed during {stage}"
+    snakemake(tmp_path, "--rerun-incomplete")
+    for model in ("rf", "mlp"):
+        resumed = (tmp_path / "results/reports/fasseg/default" / model / "metrics.json").read_text()
+        assert resumed == (fasseg_run / f"first_metrics_{model}.json").read_text()
+    assert not list((tmp_path / "results").rglob(".*.tmp-*")), "temporary outputs left behind"
