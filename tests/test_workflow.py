@@ -245,6 +245,7 @@ def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_pat
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     _kill_when(tmp_path, marker)
     assert not (tmp_path / "results/reports/fasseg/default/mlp/metrics.json").exists(), f"killed during {stage}"
+    snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as after a crash
     snakemake(tmp_path, "--rerun-incomplete")
     for model in ("rf", "mlp"):
         resumed = (tmp_path / "results/reports/fasseg/default" / model / "metrics.json").read_text()
