@@ -237,14 +237,15 @@ def _kill_when(workdir, marker_glob, timeout=300):
         proc.wait()
 
 
-@pytest.mark.parametrize("stage, marker", [
-    ("feature extraction", "logs/extract_features/fasseg/default/train/*.log"),
-    ("training", "logs/train_mlp/fasseg/default.log"),
+@pytest.mark.parametrize("stage, marker, unfinished", [
+    ("feature extraction", "logs/extract_features/fasseg/default/train/*.log",
+     "results/features/fasseg/default/train.zarr"),
+    ("training", "logs/train_mlp/fasseg/default.log", "results/models/fasseg/default/mlp.joblib"),
 ])
-def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_path, stage, marker):
+def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_path, stage, marker, unfinished):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     _kill_when(tmp_path, marker)
-    assert not (tmp_path / "results/reports/fasseg/default/mlp/metrics.json").exists(), f"killed during {stage}"
+    assert not (tmp_path / unfinished).exists(), f"the run was not killed during {stage}"
     snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as after a crash
     snakemake(tmp_path, "--rerun-incomplete")
     for model in ("rf", "mlp"):
