@@ -258,9 +258,6 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     _positive_int("models.rf.min_samples_leaf", p["min_samples_leaf"])
     _positive_int("models.rf.max_train_samples", p["max_train_samples"], allow_none=True)
     _check_decision("rf", p)
-    weights = _weights_list(group, p)
-    rng = np.random.default_rng(p["seed"])
-    X, y, _ = read_rows(group, p["max_train_samples"], rng)
     forest = RandomForestClassifier(
         n_estimators=p["n_estimators"],
         max_depth=p["max_depth"],
@@ -270,13 +267,21 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
         n_jobs=threads,
         random_state=p["seed"],
     )
+    return _fit_tabular("rf", forest, group, p, threads, info)
+
+
+def _fit_tabular(kind, estimator, group, p, threads, info) -> PixelClassifier:
+    """Fit a scikit-learn classifier on (up to ``max_train_samples``) rows of a merged store."""
+    weights = _weights_list(group, p)  # checks prior_correction before the long fit
+    X, y, _ = read_rows(group, p["max_train_samples"], np.random.default_rng(p["seed"]))
     start = time.perf_counter()
-    forest.fit(X, y)
+    with threadpool_limits(threads):
+        estimator.fit(X, y)
     seconds = time.perf_counter() - start
-    log.info("random forest: %d trees on %d x %d samples in %.1f s", p["n_estimators"], *X.shape, seconds)
+    log.info("%s: fitted on %d x %d samples in %.1f s", kind, *X.shape, seconds)
     meta = _store_meta(group)
     train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
-    return PixelClassifier("rf", forest, list(meta["feature_names"]), list(meta["class_names"]),
+    return PixelClassifier(kind, estimator, list(meta["feature_names"]), list(meta["class_names"]),
                            meta["feature_config"], p, train_info, weights)
 
 
@@ -292,8 +297,6 @@ def train_gradient_boosting(group, params: dict, threads: int = 1, info: dict | 
     _positive_float("models.hgb.learning_rate", p["learning_rate"])
     _positive_int("models.hgb.max_train_samples", p["max_train_samples"], allow_none=True)
     _check_decision("hgb", p)
-    weights = _weights_list(group, p)
-    X, y, _ = read_rows(group, p["max_train_samples"], np.random.default_rng(p["seed"]))
     model = HistGradientBoostingClassifier(
         max_iter=p["max_iter"],
         learning_rate=p["learning_rate"],
@@ -303,15 +306,7 @@ def train_gradient_boosting(group, params: dict, threads: int = 1, info: dict | 
         early_stopping=False,
         random_state=p["seed"],
     )
-    start = time.perf_counter()
-    with threadpool_limits(threads):
-        model.fit(X, y)
-    seconds = time.perf_counter() - start
-    log.info("gradient boosting: %d iterations on %d x %d samples in %.1f s", p["max_iter"], *X.shape, seconds)
-    meta = _store_meta(group)
-    train_info = {**(info or {}), "n_train_samples": int(len(y)), "train_seconds": round(seconds, 2)}
-    return PixelClassifier("hgb", model, list(meta["feature_names"]), list(meta["class_names"]),
-                           meta["feature_config"], p, train_info, weights)
+    return _fit_tabular("hgb", model, group, p, threads, info)
 
 
 # -- MLP ------------------------------------------------------------------------
