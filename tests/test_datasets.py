@@ -112,3 +112,15 @@ def test_truncated_image(tmp_path, fasseg_root):
     (tmp_path / "text.png").write_text("hello")
     with pytest.raises(InputError, match=r"text.png: not a readable image"):
         read_image(tmp_path / "text.png")
+
+
+def test_config_readings(lapa_root, fasseg_root):
+    from faceseg.config import dataset_root, n_landmarks, split_records
+
+    base = {"max_images": {"train": 2}, "fasseg_version": "V1", "landmarks": {"fasseg": "detected", "lapa": "annotated"}}
+    fasseg = {**base, "dataset": "fasseg", "fasseg_root": str(fasseg_root)}
+    assert n_landmarks(fasseg) == 68 and [r.image_id for r in split_records(fasseg, "train")] == ["1", "10"]
+    assert dataset_root({**fasseg, "fasseg_root": None}) == "resources/fasseg"
+    lapa = {**base, "dataset": "lapa", "lapa_root": str(lapa_root)}
+    assert n_landmarks(lapa) == 106 and len(split_records(lapa, "test")) == 2
+    assert n_landmarks({**lapa, "landmarks": {"lapa": "detected"}}) == 68

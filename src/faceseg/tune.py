@@ -25,8 +25,10 @@ import numpy as np
 import yaml
 
 from faceseg import features
-from faceseg.datasets import get_dataset, list_images, read_labels
-from faceseg.io import NoFaceError, read_image, read_landmarks
+from faceseg.config import landmark_source, split_records
+from faceseg.config import n_landmarks as landmarks_per_file
+from faceseg.datasets import get_dataset, read_labels
+from faceseg.io import NoFaceError, read_image, read_landmarks, write_landmarks
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
@@ -155,36 +157,28 @@ def main(argv=None) -> int:
         _set(config, assignment)
     dataset = config["dataset"]
     split = config["train_split"]
-    if dataset == "lapa":
-        root = config["lapa_root"]
-    else:
-        root = config.get("fasseg_root") or "resources/fasseg"
-    records = list_images(dataset, root, split, config["fasseg_version"])
-    cap = config["max_images"].get(split)
-    records = records[:cap] if cap else records
+    records = split_records(config, split)
     experiment = copy.deepcopy(config["experiments"][args.experiment])
-    detected = config["landmarks"][dataset] == "detected"
-    n_landmarks = 68 if detected else get_dataset(dataset).n_landmarks
+    n_points = landmarks_per_file(config)
     landmark_files = {}
     if features.needs_landmarks(experiment["features"]):
         detector = LandmarkDetector(**config["detection"])
         for rec in records:
-            if not detected:
+            if landmark_source(config) == "annotated":
                 landmark_files[rec.image_id] = rec.landmark_path
                 continue
             path = Path(args.landmark_cache) / dataset / split / f"{rec.image_id}.txt"
             if not path.exists():
-                from faceseg.io import write_landmarks
-
                 found = detector.detect(read_image(rec.image_path))
                 write_landmarks(path, found.points, found.reason)
             landmark_files[rec.image_id] = path
+
     def grid(text):
         return (None,) if text is None else tuple(float(v) for v in text.split(","))
 
     start = time.perf_counter()
     results = cross_validate(dataset, records, landmark_files, experiment, args.model,
-                             config["models"][args.model], n_landmarks, args.folds, args.threads,
+                             config["models"][args.model], n_points, args.folds, args.threads,
                              config["segmentation"]["tile_size"], grid(args.prior_grid), grid(args.sigma_grid),
                              grid(args.guided_grid))
     seconds = round(time.perf_counter() - start, 1)

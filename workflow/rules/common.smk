@@ -1,14 +1,15 @@
 # Helpers shared by the rules: dataset listing, paths, per-experiment settings.
 import functools
 
+from faceseg import config as _config
 from faceseg import features as _features
-from faceseg.datasets import get_dataset, list_images
+from faceseg.datasets import get_dataset
 
 DATASET = config["dataset"]
 SPEC = get_dataset(DATASET)
 MODELS = [name for name in ("rf", "hgb", "mlp") if config["models"][name]["enabled"]]
-LANDMARK_SOURCE = config["landmarks"][DATASET]
-DOWNLOADED_FASSEG = "resources/fasseg"
+LANDMARK_SOURCE = _config.landmark_source(config)
+DOWNLOADED_FASSEG = _config.DOWNLOADED_FASSEG
 
 for _name in config["run_experiments"]:
     if _name not in config["experiments"]:
@@ -27,17 +28,9 @@ wildcard_constraints:
     model="rf|hgb|mlp",
 
 
-def dataset_root():
-    if DATASET == "lapa":
-        return config["lapa_root"]
-    return config.get("fasseg_root") or DOWNLOADED_FASSEG
-
-
 @functools.cache
 def _records(split):
-    recs = list_images(DATASET, dataset_root(), split, config["fasseg_version"])
-    cap = config["max_images"].get(split)
-    return {r.image_id: r for r in (recs[:cap] if cap else recs)}
+    return {r.image_id: r for r in _config.split_records(config, split)}
 
 
 def records(split):
@@ -60,8 +53,7 @@ def uses_landmarks(experiment_name):
 
 
 def n_landmarks():
-    """Points per landmark file: 68 when detected by dlib, else the dataset's annotation."""
-    return 68 if LANDMARK_SOURCE == "detected" else SPEC.n_landmarks
+    return _config.n_landmarks(config)
 
 
 def landmark_file(split, image_id, experiment_name):
