@@ -25,12 +25,18 @@ from faceseg.store import merge_stores, open_store, write_sample_store
 log = logging.getLogger(__name__)
 
 
-def detect_landmarks(image_path, out_path, upsample: int = 1, cnn_fallback: bool = True) -> None:
-    """Detect 68 landmarks and cache them as a LaPa-style file (zero points when no face)."""
-    from faceseg.landmarks import LandmarkDetector
+def detect_landmarks(image_path, out_path, upsample: int = 1, cnn_fallback: bool = True, detector=None) -> None:
+    """Detect 68 landmarks and cache them as a LaPa-style file (zero points when no face).
 
+    ``detector``: a loaded :class:`~faceseg.landmarks.LandmarkDetector` to reuse
+    across images (``upsample`` and ``cnn_fallback`` then come from it).
+    """
+    if detector is None:
+        from faceseg.landmarks import LandmarkDetector
+
+        detector = LandmarkDetector(upsample, cnn_fallback)
     image = read_image(image_path)
-    found = LandmarkDetector(upsample, cnn_fallback).detect(image)
+    found = detector.detect(image)
     if found.points is None:
         log.warning("%s: %s; the image will be skipped", image_path, found.reason)
         write_landmarks(out_path, None, f"{image_path}: {found.reason}")
@@ -40,7 +46,8 @@ def detect_landmarks(image_path, out_path, upsample: int = 1, cnn_fallback: bool
     write_landmarks(out_path, found.points)
 
 
-def _landmarks_or_none(feature_config, landmark_path, image_shape, n_points):
+def landmarks_if_needed(feature_config, landmark_path, image_shape, n_points):
+    """The image's landmarks when the features use them, else None; NoFaceError for a no-face file."""
     if not features.needs_landmarks(feature_config):
         return None
     if landmark_path is None:
@@ -78,7 +85,7 @@ def extract_training_features(
         "skipped": None,
     }
     try:
-        landmarks = _landmarks_or_none(config, landmark_path, image.shape, n_landmarks)
+        landmarks = landmarks_if_needed(config, landmark_path, image.shape, n_landmarks)
     except NoFaceError as exc:
         log.warning("%s: skipped: %s", image_id, exc)
         attrs["skipped"] = str(exc)
@@ -149,7 +156,7 @@ def segment_test_image(
     labels = read_labels(spec, label_path, image.shape) if label_path else None
     record = {"image_id": image_id, "model": model.kind, "skipped": None, "confusion": None}
     try:
-        landmarks = _landmarks_or_none(model.feature_config, landmark_path, image.shape, n_landmarks)
+        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks)
     except NoFaceError as exc:
         log.warning("%s: not segmented: %s", image_id, exc)
         pred = np.full(image.shape[:2], NOT_SEGMENTED, np.uint8)

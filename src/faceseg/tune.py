@@ -28,12 +28,12 @@ from faceseg import features
 from faceseg.config import landmark_source, split_records
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.io import NoFaceError, read_image, read_landmarks, write_landmarks
+from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
 from faceseg.segment import labels_from_proba, predict_proba_image
-from faceseg.steps import extract_training_features
+from faceseg.steps import detect_landmarks, extract_training_features, landmarks_if_needed
 from faceseg.store import merge_stores, open_store
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,11 @@ def cross_validate(
                     continue
                 image = read_image(rec.image_path)
                 labels = read_labels(spec, rec.label_path, image.shape)
-                landmarks = None
-                if features.needs_landmarks(config):
-                    try:
-                        landmarks = read_landmarks(landmark_files[rec.image_id], image.shape, n_landmarks)
-                    except NoFaceError:
-                        continue
+                try:
+                    landmarks = landmarks_if_needed(config, landmark_files.get(rec.image_id), image.shape,
+                                                    n_landmarks)
+                except NoFaceError:
+                    continue
                 raw = predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False)
                 for a, s, r in grid:
                     proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
@@ -169,8 +168,7 @@ def main(argv=None) -> int:
                 continue
             path = Path(args.landmark_cache) / dataset / split / f"{rec.image_id}.txt"
             if not path.exists():
-                found = detector.detect(read_image(rec.image_path))
-                write_landmarks(path, found.points, found.reason)
+                detect_landmarks(rec.image_path, path, detector=detector)
             landmark_files[rec.image_id] = path
 
     def grid(text):
