@@ -117,6 +117,7 @@ class PixelClassifier:
     info: dict = field(default_factory=dict)  # dataset, experiment, training state, ...
     # Per-class factors applied to the probabilities; see prior_weights().
     class_weights: list | None = None
+    source: str | None = field(default=None, compare=False)  # the file it was loaded from, for messages
     _torch_module: object = field(default=None, repr=False, compare=False)
 
     # -- checks -------------------------------------------------------------
@@ -131,8 +132,9 @@ class PixelClassifier:
             detail = f"feature {i} is {names[i]!r}, the model expects {self.feature_names[i]!r}"
         missing = [n for n in self.feature_names if n not in set(names)][:5]
         extra = [n for n in names if n not in set(self.feature_names)][:5]
+        where = f"{self.source}: " if self.source else ""
         raise FeatureMismatchError(
-            f"{self.kind} model: features do not match those it was trained on: {detail}"
+            f"{where}{self.kind} model: features do not match those it was trained on: {detail}"
             + (f"; missing {missing}" if missing else "")
             + (f"; unexpected {extra}" if extra else "")
         )
@@ -208,6 +210,7 @@ def load_model(path) -> PixelClassifier:
         params=checkpoint["params"],
         info=checkpoint["info"],
         class_weights=checkpoint.get("class_weights"),
+        source=str(path),
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceseg import features
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.io import NoFaceError, atomic_output, read_image, read_landmarks, write_landmarks, write_png
+from faceseg.io import InputError, NoFaceError, atomic_output, read_image, read_landmarks, write_landmarks, write_png
 from faceseg.metrics import confusion_matrix, scores, write_reports
 from faceseg.models import TRAINERS, load_model
 from faceseg.sampling import balanced_sample, image_rng
@@ -70,6 +70,8 @@ def extract_training_features(
     spec = get_dataset(dataset)
     config = features.resolve_config(feature_config)
     image = read_image(image_path)
+    if label_path is None:
+        raise InputError(f"{image_path}: no label image found for this training image")
     labels = read_labels(spec, label_path, image.shape)
     attrs = {
         "dataset": dataset,
