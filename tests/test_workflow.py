@@ -15,6 +15,7 @@ from PIL import Image
 from conftest import REPO
 
 pytestmark = pytest.mark.e2e
+MODELS = ("rf", "hgb", "mlp")
 
 TINY = {
     "max_images": {"train": 3, "val": 2, "test": 2},
@@ -32,6 +33,7 @@ TINY = {
     },
     "models": {
         "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
+        "hgb": {"enabled": True, "max_iter": 15, "seed": 0},
         "mlp": {"enabled": True, "hidden": [32], "epochs": 3, "batch_size": 256, "lr": 0.01, "seed": 0,
                 "device": "cpu"},
     },
@@ -76,14 +78,14 @@ def fasseg_run(tmp_path_factory, fasseg_root):
     write_config(workdir, fasseg_root=str(fasseg_root))
     snakemake(workdir)
     # Keep the first run's metrics: later tests change the config and rerun.
-    for model in ("rf", "mlp"):
+    for model in MODELS:
         report = workdir / "results/reports/fasseg/default" / model / "metrics.json"
         (workdir / f"first_metrics_{model}.json").write_text(report.read_text())
     return workdir
 
 
 def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
-    for model in ("rf", "mlp"):
+    for model in MODELS:
         report = fasseg_run / "results/reports/fasseg/default" / model
         metrics = json.loads((report / "metrics.json").read_text())
         assert metrics["n_images"] == 2 and metrics["skipped"] == []
@@ -117,7 +119,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
 def test_two_clean_runs_give_identical_metrics(fasseg_run, fasseg_root, tmp_path):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     snakemake(tmp_path)
-    for model in ("rf", "mlp"):
+    for model in MODELS:
         again = (tmp_path / "results/reports/fasseg/default" / model / "metrics.json").read_text()
         assert again == (fasseg_run / f"first_metrics_{model}.json").read_text(), f"{model} metrics differ"
 
@@ -140,8 +142,8 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
                  experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
     assert planned_jobs(fasseg_run) == {
-        "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_mlp": 1,
-        "segment_image": 4, "evaluate": 2, "all": 1,
+        "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
+        "segment_image": 6, "evaluate": 3, "all": 1,
     }
 
 
@@ -165,7 +167,7 @@ def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):
 
     root = make_lapa_from_fasseg(tmp_path / "LaPa", fasseg_root)
     write_config(tmp_path, dataset="lapa", lapa_root=str(root), landmarks={"lapa": "detected"},
-                 models={"mlp": {"enabled": False}})
+                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
     snakemake(tmp_path)
     metrics = json.loads((tmp_path / "results/reports/lapa/default/rf/metrics.json").read_text())
     assert metrics["n_images"] == 2 and metrics["skipped"] == []
@@ -193,6 +195,25 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
     assert "Additional properties are not allowed ('n_estimator' was unexpected)" in output
 
 
+@pytest.mark.parametrize("case, overrides, message", [
+    ("unknown dataset", {"dataset": "celeba"}, "ValidationError: 'celeba' is not one of ['fasseg', 'lapa']"),
+    ("unknown experiment", {"run_experiments": ["nope"]},
+     "run_experiments names unknown experiment 'nope'; defined experiments: ['default']"),
+    ("wrong type", {"segmentation": {"tile_size": "big"}}, "ValidationError: 'big' is not of type 'integer'"),
+    ("missing split folder", {"fasseg_root": "{tmp}/nothere"}, "{tmp}/nothere/V1/Test_RGB: missing split folder"),
+    ("empty split folder", {"fasseg_root": "{tmp}/empty"}, "{tmp}/empty/V1/Test_RGB: split folder holds no images"),
+])
+def test_bad_configuration_is_refused_before_any_job(tmp_path, fasseg_root, case, overrides, message):
+    for sub in ("Train_RGB", "Train_Labels", "Test_RGB", "Test_Labels"):
+        (tmp_path / "empty" / "V1" / sub).mkdir(parents=True)
+    overrides = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in overrides.items()}
+    write_config(tmp_path, **{"fasseg_root": str(fasseg_root), **overrides})
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0, f"{case}: the run did not fail"
+    assert message.format(tmp=tmp_path) in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists(), f"{case}: outputs were written"
+
+
 def test_bad_image_fails_its_job_only(tmp_path, fasseg_root):
     """A truncated training image: its job fails naming the file; with --keep-going the others complete."""
     import shutil
@@ -205,7 +226,7 @@ def test_bad_image_fails_its_job_only(tmp_path, fasseg_root):
                 shutil.copy(fasseg_root / "V1" / f"{split}_{sub}" / f"{i}.png", root / "V1" / f"{split}_{sub}")
     bad = root / "V1" / "Train_RGB" / "2.png"
     bad.write_bytes(bad.read_bytes()[:2000])
-    write_config(tmp_path, fasseg_root=str(root), models={"mlp": {"enabled": False}})
+    write_config(tmp_path, fasseg_root=str(root), models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
     proc = snakemake(tmp_path, "--keep-going", check=False)
     assert proc.returncode != 0
     features = tmp_path / "results/features/fasseg/default/train"
@@ -248,7 +269,7 @@ def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_pat
     assert not (tmp_path / unfinished).exists(), f"the run was not killed during {stage}"
     snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as after a crash
     snakemake(tmp_path, "--rerun-incomplete")
-    for model in ("rf", "mlp"):
+    for model in MODELS:
         resumed = (tmp_path / "results/reports/fasseg/default" / model / "metrics.json").read_text()
         assert resumed == (fasseg_run / f"first_metrics_{model}.json").read_text()
     assert not list((tmp_path / "results").rglob(".*.tmp-*")), "temporary outputs left behind"
