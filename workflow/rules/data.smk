@@ -29,6 +29,10 @@ rule detect_landmarks:
         "logs/detect_landmarks/{dataset}/{split}/{image}.log",
     benchmark:
         "benchmarks/detect_landmarks/{dataset}/{split}/{image}.tsv"
+    # Training images' landmarks travel with their feature extraction; the
+    # evaluation images' are batched apart, so they need not wait for the models.
+    group:
+        lambda wc: "train_images" if wc.split == config["train_split"] else "eval_landmarks"
     threads: 1
     conda:
         "../envs/faceseg.yaml"

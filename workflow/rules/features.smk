@@ -16,6 +16,9 @@ rule extract_features:
         "logs/extract_features/{dataset}/{experiment}/{split}/{image}.log",
     benchmark:
         "benchmarks/extract_features/{dataset}/{experiment}/{split}/{image}.tsv"
+    # On a cluster, images are submitted in batches (group-components in the slurm profile).
+    group:
+        "train_images"
     threads: 1
     conda:
         "../envs/faceseg.yaml"

@@ -73,6 +73,8 @@ rule segment_image:
         "logs/segment_image/{dataset}/{experiment}/{model}/{image}.log",
     benchmark:
         "benchmarks/segment_image/{dataset}/{experiment}/{model}/{image}.tsv"
+    group:
+        "eval_images"
     threads: 1
     conda:
         "../envs/faceseg.yaml"
