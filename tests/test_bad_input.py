@@ -24,7 +24,7 @@ def example(tmp_path, fasseg_root):
     src = tmp_path / "src"
     src.mkdir()
     image = shutil.copy(fasseg_root / "V1" / "Train_RGB" / "1.png", src / "1.png")
-    label = shutil.copy(fasseg_root / "V1" / "Train_Labels" / "1.png", src / "1_label.png")
+    shutil.copy(fasseg_root / "V1" / "Train_Labels" / "1.png", src / "1_label.png")
     landmarks = src / "1.txt"
     steps.detect_landmarks(image, landmarks)
     out = tmp_path / "out"

@@ -1,8 +1,6 @@
 """End-to-end Snakemake runs on a few real FASSEG images and on the generated LaPa fixture."""
 
-import copy
 import json
-import re
 import subprocess
 import sys
 
@@ -13,63 +11,9 @@ import zarr
 from PIL import Image
 
 from conftest import REPO
+from workflow_run import MODELS, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
-MODELS = ("rf", "hgb", "mlp")
-
-TINY = {
-    "max_images": {"train": 3, "val": 2, "test": 2},
-    "experiments": {
-        "default": {
-            "features": {
-                "colour": {"spaces": ["rgb", "lab"], "mean_sizes": [9]},
-                "location": {},
-                "hog": {"cell_sizes": [8, 16], "orientations": 6},
-                "patch_histogram": {"patch_sizes": [16], "bins": 6},
-                "landmarks": {},
-            },
-            "sampling": {"samples_per_image": 1500, "seed": 0},
-        }
-    },
-    "models": {
-        "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
-        "hgb": {"enabled": True, "max_iter": 15, "seed": 0},
-        "mlp": {"enabled": True, "hidden": [32], "epochs": 3, "batch_size": 256, "lr": 0.01, "seed": 0,
-                "device": "cpu"},
-    },
-}
-
-
-def deep_update(base, extra):
-    out = copy.deepcopy(base)
-    for k, v in extra.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def write_config(workdir, **overrides):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config = deep_update(deep_update(config, TINY), overrides)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return config
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def planned_jobs(workdir):
-    """Job counts of a dry run, by rule, from Snakemake's job-stats table."""
-    out = snakemake(workdir, "-n").stdout
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1]
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if m[0] != "total"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,139 @@
+"""The workflow on a real one-node SLURM cluster, through workflow/profiles/slurm.
+
+Skipped, with the reason, only where SLURM cannot be installed or started
+(.ci/run installs it from Debian's packages).
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from slurm_cluster import LocalSlurm, unavailable_reason
+from workflow_run import MODELS, snakemake, write_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
+
+IMAGES = {"train": 4, "test": 4}
+# The test cluster has no accounting database: squeue answers the status
+# queries (README: Run on a SLURM cluster). Batches of 2 and 4 images so that
+# grouping shows on a few images; quick status checks to keep the test short;
+# successful jobs' SLURM logs kept to show that every job went through sbatch.
+SLURM_ARGS = [
+    "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
+    "--slurm-status-command", "squeue",
+    "--group-components", "train_images=2", "eval_landmarks=4", "eval_images=4",
+    "--slurm-keep-successful-logs",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--seconds-between-status-checks", "2",
+]
+
+
+def slurm_command(workdir, *extra):
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            *SLURM_ARGS, *extra]
+
+
+def run_slurm(workdir, *extra):
+    proc = subprocess.run(slurm_command(workdir, *extra), capture_output=True, text=True)
+    return proc, proc.stdout + proc.stderr
+
+
+def metrics(workdir):
+    return {m: (workdir / "results/reports/fasseg/default" / m / "metrics.json").read_text() for m in MODELS}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm_state")).start()
+    yield slurm
+    slurm.stop()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, fasseg_root):
+    workdir = tmp_path_factory.mktemp("local")
+    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES)
+    start = time.monotonic()
+    snakemake(workdir)
+    return workdir, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory, fasseg_root):
+    workdir = tmp_path_factory.mktemp("slurm")
+    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES)
+    start = time.monotonic()
+    proc, output = run_slurm(workdir)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, output[-6000:]
+    return workdir, output, elapsed
+
+
+def submissions(output):
+    """(job id, SLURM log path) of every sbatch submission the plugin reported."""
+    return [(int(i), log) for i, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output)]
+
+
+def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(cluster, slurm_run, local_run):
+    workdir, output, slurm_seconds = slurm_run
+    local_dir, local_seconds = local_run
+    jobs = submissions(output)
+    assert jobs, "no job was submitted to SLURM"
+    # Every job id the plugin reported was accepted by this cluster's slurmctld,
+    # and SLURM wrote its log.
+    assert {i for i, _ in jobs} <= cluster.job_ids_submitted()
+    for job_id, log in jobs:
+        assert log.endswith(f"/{job_id}.log") and Path(log).is_file(), log
+    # 8 images (4 train, 4 test): their 24 per-image jobs went out as 6 batches.
+    image_batches = [log for _, log in jobs if "/group_" in log]
+    n_images = sum(IMAGES.values())
+    assert 0 < len(image_batches) < n_images, image_batches
+    assert sum("group_train_images" in log for log in image_batches) == 2
+    assert sum("group_eval_images" in log for log in image_batches) == 3
+    assert metrics(workdir) == metrics(local_dir), "SLURM and local metrics differ"
+    summary = {"local_seconds": round(local_seconds, 1), "slurm_seconds": round(slurm_seconds, 1),
+               "slurm_jobs": len(jobs), "image_batches": len(image_batches)}
+    print("slurm vs local:", json.dumps(summary))
+
+
+def test_cancelled_job_then_rerun_gives_the_same_metrics(cluster, slurm_run, local_run):
+    workdir, _, _ = slurm_run
+    # Train and evaluate the models again (the features stay), with no retries
+    # so that the cancellation fails the run.
+    for stage in ("models", "predictions", "reports"):
+        shutil.rmtree(workdir / "results" / stage)
+    cmd = slurm_command(workdir, "--retries", "0")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cancelled = None
+    deadline = time.monotonic() + 300
+    try:
+        while cancelled is None:
+            assert proc.poll() is None, "snakemake ended before the training job ran"
+            assert time.monotonic() < deadline, "the training job never started running"
+            queue = subprocess.run(["squeue", "-h", "-o", "%i %T %k"], capture_output=True, text=True).stdout
+            for job_id, state, comment in (line.split(maxsplit=2) for line in queue.splitlines()):
+                if state == "RUNNING" and comment.startswith("rule_train_rf"):
+                    subprocess.run(["scancel", job_id], check=True)
+                    cancelled = job_id
+            time.sleep(0.2)
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, "the run did not fail after its job was cancelled"
+    assert f"SLURM-jobid '{cancelled}'" in output or f"jobid {cancelled}" in output, output[-4000:]
+    assert not (workdir / "results/models/fasseg/default/rf.joblib").exists()
+    rerun, output = run_slurm(workdir)
+    assert rerun.returncode == 0, output[-6000:]
+    assert any("train_rf" in log for _, log in submissions(output)), "the rerun did not train the forest"
+    assert metrics(workdir) == metrics(local_run[0])
