@@ -27,3 +27,32 @@ def lapa_root(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, fasseg_root):
+    """A small forest trained through the steps on four real V1 training images (detected landmarks).
+
+    Laid out as the workflow does (results/models/fasseg/tiny/rf.joblib), with
+    the per-image stores it was trained from.
+    """
+    from faceseg import steps
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    features = {"colour": {"spaces": ["rgb", "lab"], "mean_sizes": [9]}, "location": {},
+                "hog": {"cell_sizes": [8, 16], "orientations": 6}, "landmarks": {}}
+    stores = []
+    for image_id in ("1", "2", "3", "4"):
+        image = fasseg_root / "V1" / "Train_RGB" / f"{image_id}.png"
+        lm = root / f"{image_id}.txt"
+        steps.detect_landmarks(image, lm)
+        store = root / "stores" / f"{image_id}.zarr"
+        steps.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
+                                        store, features, {"samples_per_image": 2000, "seed": 0}, lm, 68)
+        stores.append(store)
+    steps.merge_training_features(stores, root / "train.zarr")
+    model = root / "results" / "models" / "fasseg" / "tiny" / "rf.joblib"
+    model.parent.mkdir(parents=True)
+    steps.train_model("rf", root / "train.zarr", model, {"n_estimators": 20, "seed": 0},
+                      info={"dataset": "fasseg", "experiment": "tiny"})
+    return model

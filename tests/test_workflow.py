@@ -60,6 +60,23 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
 
 
+def test_figures_and_snakemake_report(fasseg_run):
+    reports = fasseg_run / "results/reports/fasseg"
+    assert (reports / "iou_by_class.png").is_file()
+    assert (reports / "default/rf/feature_importance.png").is_file()
+    for model in MODELS:
+        assert (reports / "default" / model / "confusion.png").is_file()
+        overlays = sorted(p.name for p in (reports / "default" / model / "overlays").glob("*.png"))
+        # 2 test images and report.overlays 3: each image once, best first
+        assert len(overlays) == 2 and all(n.startswith("best_") for n in overlays), overlays
+    snakemake(fasseg_run, "--report", "report.html")
+    html = (fasseg_run / "report.html").read_text()
+    for name in ("confusion.png", "feature_importance.png", "iou_by_class.png", "per_class.csv", "best_1_",
+                 "fasseg / default", "fasseg / all experiments"):
+        assert name in html, f"{name} is not in the report"
+    assert planned_jobs(fasseg_run) == {}, "making the report changed the workflow's state"
+
+
 def test_two_clean_runs_give_identical_metrics(fasseg_run, fasseg_root, tmp_path):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     snakemake(tmp_path)
@@ -76,7 +93,9 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     mlp_model = fasseg_run / "results/models/fasseg/default/mlp.joblib"
     mlp_before = mlp_model.stat().st_mtime_ns
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
-    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_image": 2, "evaluate": 1, "all": 1}
+    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_image": 2, "evaluate": 1, "plot_confusion": 1,
+                                        "plot_overlays": 1, "plot_feature_importance": 1, "plot_iou_by_class": 1,
+                                        "all": 1}
     snakemake(fasseg_run)
     assert mlp_model.stat().st_mtime_ns == mlp_before
     assert planned_jobs(fasseg_run) == {}
@@ -87,7 +106,8 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
                  experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
     assert planned_jobs(fasseg_run) == {
         "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
-        "segment_image": 6, "evaluate": 3, "all": 1,
+        "segment_image": 6, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3, "plot_feature_importance": 1,
+        "plot_iou_by_class": 1, "all": 1,
     }
 
 

@@ -26,3 +26,10 @@ def rule_log(path):
             raise
         finally:
             root.removeHandler(handler)
+
+
+def progress(iterable, desc: str, total: int | None = None):
+    """A tqdm progress bar on stderr (the rule's log inside a rule), updated at most every 10 s."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=10, ascii=True, ncols=100)

@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from faceseg.io import InputError, atomic_output
+from faceseg.logutil import progress
 from faceseg.store import column_moments, iter_minibatches, read_rows
 
 log = logging.getLogger(__name__)
@@ -376,7 +377,7 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
     history = []
     step = 0
     start = time.perf_counter()
-    for epoch in range(p["epochs"]):
+    for epoch in progress(range(p["epochs"]), "mlp epochs"):
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for xb, yb in iter_minibatches(group, p["batch_size"], rng):

@@ -12,10 +12,20 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from faceseg import features
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.io import InputError, NoFaceError, atomic_output, read_image, read_landmarks, write_landmarks, write_png
+from faceseg.io import (
+    InputError,
+    NoFaceError,
+    atomic_output,
+    read_image,
+    read_landmarks,
+    write_landmarks,
+    write_png,
+)
+from faceseg.logutil import progress
 from faceseg.metrics import confusion_matrix, scores, write_reports
 from faceseg.models import TRAINERS, load_model
 from faceseg.sampling import balanced_sample, image_rng
@@ -95,6 +105,8 @@ def extract_training_features(
         write_sample_store(out_store, np.zeros((0, width), np.float32), np.zeros(0, np.uint8),
                            np.zeros((0, 2), np.int32), attrs)
         return
+    if landmarks is not None:
+        attrs["face_frame"] = face_frame_of(landmarks, config)
     rng = image_rng(sampling.get("seed", 0), image_id)
     coords = balanced_sample(labels, sampling["samples_per_image"], spec.n_classes, rng)
     X = features.compute_features(image, config, coords=coords, landmarks=landmarks)
@@ -103,6 +115,36 @@ def extract_training_features(
     log.info("%s: %d samples x %d features; per class %s", image_id, len(y), X.shape[1],
              dict(zip(spec.class_names, counts.tolist())))
     write_sample_store(out_store, X, y, coords, attrs)
+
+
+def face_frame_of(landmarks, feature_config) -> dict:
+    """Where the face sits in an image: the landmark frame's origin (x, y) and scale, in pixels."""
+    from faceseg.features.landmarks import face_frame
+
+    frame = feature_config.get("landmarks", {}).get("frame", "auto")
+    origin, _, scale = face_frame(landmarks, frame)
+    return {"origin": [float(origin[0]), float(origin[1])], "scale": float(scale)}
+
+
+def face_framing(frames) -> dict | None:
+    """The training images' typical framing (medians), from per-image ``face_frame`` records.
+
+    ``scale`` is the face scale in pixels; ``origin`` the face origin as a
+    fraction of the image width and height; ``size`` the image width and height
+    in face scales. A new photo is cropped and resized to match (segment_photo).
+    """
+    frames = [f for f in frames or [] if f]
+    if not frames:
+        return None
+    scale = np.array([f["scale"] for f in frames])
+    shape = np.array([f["image_shape"] for f in frames], dtype=np.float64)  # (h, w)
+    origin = np.array([f["origin"] for f in frames])  # (x, y)
+    return {
+        "scale": float(np.median(scale)),
+        "origin": [float(np.median(origin[:, 0] / shape[:, 1])), float(np.median(origin[:, 1] / shape[:, 0]))],
+        "size": [float(np.median(shape[:, 1] / scale)), float(np.median(shape[:, 0] / scale))],
+        "n_images": len(frames),
+    }
 
 
 def merge_training_features(stores, out_store) -> None:
@@ -123,6 +165,7 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "config_digest": group.attrs.get("config_digest"),
         "training_images": group.attrs.get("image_ids", []),
         "skipped_training_images": group.attrs.get("skipped", []),
+        "face_framing": face_framing(group.attrs.get("face_frames")),
     }
     model = TRAINERS[kind](group, params, threads=threads, info=info)
     model.save(out_model)
@@ -164,7 +207,8 @@ def segment_test_image(
         pred = np.full(image.shape[:2], NOT_SEGMENTED, np.uint8)
         record["skipped"] = str(exc)
     else:
-        pred = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
+        pred = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads,
+                             progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
         if labels is not None:
             record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
     write_png(out_labels, pred)
@@ -198,3 +242,194 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     title = " / ".join(str(info[k]) for k in ("dataset", "experiment", "model") if info and k in info) or "metrics"
     write_reports(metrics, out_json, out_csv, out_md, title)
     return metrics
+
+
+# -- figures for the report ----------------------------------------------------
+
+def plot_confusion(metrics_json, out_png) -> None:
+    from faceseg import plots
+
+    metrics = json.loads(Path(metrics_json).read_text())
+    title = " / ".join(str(metrics[k]) for k in ("dataset", "experiment", "model") if k in metrics)
+    plots.confusion_heatmap(metrics["confusion_matrix"], metrics["class_names"], out_png,
+                            f"{title}: confusion (rows sum to 1)")
+
+
+def plot_iou_comparison(metrics_jsons, out_png, dataset: str) -> None:
+    """Per-class IoU of every experiment and model on one figure."""
+    from faceseg import plots
+
+    runs = {}
+    for path in metrics_jsons:
+        m = json.loads(Path(path).read_text())
+        runs[f"{m.get('experiment', '?')} / {m.get('model', '?')}"] = m
+    class_names, _ = plots.dataset_classes(dataset)
+    plots.iou_bars(runs, class_names, out_png, f"{dataset}: per-class IoU on the evaluation split")
+
+
+def rank_images_by_iou(confusion_paths, class_names) -> list[tuple[str, float]]:
+    """``(image_id, mean IoU)`` of every scored image, best first (skipped images left out)."""
+    ranked = []
+    for path in confusion_paths:
+        record = json.loads(Path(path).read_text())
+        if record["confusion"] is not None:
+            ranked.append((record["image_id"], scores(np.asarray(record["confusion"]), class_names)["mean_iou"]))
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+
+def plot_overlays(confusion_paths, prediction_dir, images: dict, out_dir, dataset: str, n: int,
+                  title: str) -> list[str]:
+    """Overlays of the ``n`` best and ``n`` worst images by mean IoU, into ``out_dir``.
+
+    ``images`` maps an image id to ``(image_path, label_path)``.
+    """
+    from faceseg import plots
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"report.overlays must be a positive integer, got {n!r}")
+    spec = get_dataset(dataset)
+    ranked = rank_images_by_iou(confusion_paths, spec.class_names)
+    chosen = [("best", i, r) for i, r in enumerate(ranked[:n], 1)]
+    chosen += [("worst", i, r) for i, r in enumerate(ranked[::-1][:n], 1) if r not in ranked[:n]]
+    written = []
+    with atomic_output(out_dir) as tmp:
+        Path(tmp).mkdir()
+        for kind, rank, (image_id, iou) in chosen:
+            image_path, label_path = images[image_id]
+            image = read_image(image_path)
+            truth = read_labels(spec, label_path, image.shape)
+            pred = np.asarray(Image.open(Path(prediction_dir) / f"{image_id}.png"))
+            name = f"{kind}_{rank}_{image_id.replace('/', '_')}.png"
+            plots.overlay_figure(image, truth, pred, spec.class_names, spec.colours, Path(tmp) / name,
+                                 f"{title}: {kind} #{rank}, image {image_id}, mean IoU {iou:.3f}")
+            written.append(name)
+    log.info("overlays of %d images: %s", len(written), ", ".join(written))
+    return written
+
+
+def plot_feature_importance(model_path, out_png) -> dict[str, float]:
+    from faceseg import plots
+
+    model = load_model(model_path)
+    totals = plots.importance_by_group(model)
+    counts = {g: 0 for g in totals}
+    n_landmarks = sum(name.startswith("lm_dx_") for name in model.feature_names) or None
+    for g in features.feature_groups(model.feature_config, n_landmarks):
+        counts[g] += 1
+    title = " / ".join(str(model.info[k]) for k in ("dataset", "experiment") if k in model.info)
+    plots.importance_bars(totals, counts, out_png, f"{title} / {model.kind}: feature importance by group")
+    return totals
+
+
+# -- a new photo ---------------------------------------------------------------
+
+def model_landmark_count(model) -> int | None:
+    """Landmarks per image the model's features were computed from (None: no landmark features)."""
+    n = sum(name.startswith("lm_dx_") for name in model.feature_names)
+    return n or None
+
+
+def reframe_photo(image, landmarks, framing: dict, feature_config: dict):
+    """Crop and resize a photo so that its face sits where, and at the size, it did in the training images.
+
+    Returns ``(image, landmarks, box)``: the reframed picture, its landmarks,
+    and ``box = (x0, y0, x1, y1)``, the crop in photo pixels (it may extend
+    past the photo's edges, which are replicated there).
+    """
+    import cv2
+
+    frame = face_frame_of(landmarks, feature_config)
+    crop_w = max(16, int(round(framing["size"][0] * frame["scale"])))
+    crop_h = max(16, int(round(framing["size"][1] * frame["scale"])))
+    x0 = int(round(frame["origin"][0] - framing["origin"][0] * crop_w))
+    y0 = int(round(frame["origin"][1] - framing["origin"][1] * crop_h))
+    x1, y1 = x0 + crop_w, y0 + crop_h
+    h, w = image.shape[:2]
+    pad = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))  # top, bottom, left, right
+    padded = cv2.copyMakeBorder(image, *pad, cv2.BORDER_REPLICATE)
+    crop = padded[y0 + pad[0]: y1 + pad[0], x0 + pad[2]: x1 + pad[2]]
+    zoom = framing["scale"] / frame["scale"]
+    size = (max(16, int(round(crop_w * zoom))), max(16, int(round(crop_h * zoom))))
+    resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
+    moved = (np.asarray(landmarks, np.float64) - (x0, y0)) * (size[0] / crop_w, size[1] / crop_h)
+    return resized, moved, (x0, y0, x1, y1)
+
+
+def _labels_back(labels, box, shape):
+    """Labels of a reframed crop, put back into the photo; outside the crop: class 0 (background)."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    h, w = shape[:2]
+    crop = cv2.resize(labels, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    out = np.zeros((h, w), np.uint8)
+    ya, yb, xa, xb = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+    if ya < yb and xa < xb:
+        out[ya:yb, xa:xb] = crop[ya - y0: yb - y0, xa - x0: xb - x0]
+    return out
+
+
+def segment_photo(model, photo_path, out_dir, landmark_path=None, detector=None, tile_size: int = 256,
+                  threads: int = 1, reframe: bool = True) -> dict:
+    """Segment one photo with a loaded model: writes ``<stem>_labels.png`` and ``<stem>_overlay.png``.
+
+    Landmarks come from ``landmark_path`` or, when the model uses landmark
+    features and none is given, from dlib (the largest face of those found).
+    Raises :class:`NoFaceError` when no face is found, :class:`InputError` for
+    an unreadable photo or landmark file.
+    """
+    from faceseg import plots
+
+    photo_path = Path(photo_path)
+    image = read_image(photo_path)
+    n_points = model_landmark_count(model)
+    result = {"photo": str(photo_path), "faces_found": None, "landmarks": None}
+    landmarks = None
+    if n_points is not None:
+        if landmark_path is not None:
+            landmarks = read_landmarks(landmark_path, image.shape, n_points=n_points)
+            result["landmarks"] = str(landmark_path)
+        else:
+            if detector is None:
+                from faceseg.landmarks import LandmarkDetector
+
+                detector = LandmarkDetector()
+            if n_points != detector.n_points:
+                raise InputError(
+                    f"{model.source or 'the model'} was trained with {n_points} landmarks per image, and dlib "
+                    f"detects {detector.n_points}: give a landmark file with {n_points} points per photo "
+                    "(--landmarks), or use a model trained with detected landmarks"
+                )
+            found = detector.detect(image)
+            if found.points is None:
+                raise NoFaceError(f"{photo_path}: {found.reason}")
+            landmarks = found.points
+            result.update(faces_found=found.n_faces, landmarks=f"dlib {found.detector} detector")
+    framing = model.info.get("face_framing")
+    result["reframed"] = None
+    if reframe and framing and landmarks is not None:
+        # The features have fixed pixel scales (windows, HOG cells) and image-relative
+        # locations: a face far smaller or larger than in training would not be recognised.
+        picture, moved, box = reframe_photo(image, landmarks, framing, model.feature_config)
+        labels = _labels_back(segment_image(model, picture, moved, tile_size=tile_size, threads=threads), box,
+                              image.shape)
+        result["reframed"] = {"box": list(box), "zoom": round(framing["scale"] / face_frame_of(
+            landmarks, model.feature_config)["scale"], 3)}
+    else:
+        labels = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
+    class_names = model.class_names
+    try:
+        colours = list(get_dataset(model.info.get("dataset", "")).colours)
+    except ValueError:  # a dataset this version does not know: a generic palette
+        colours = [tuple(int(255 * c) for c in plots.plt.get_cmap("tab20")(i)[:3]) for i in range(len(class_names))]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result["labels"] = str(out_dir / f"{photo_path.stem}_labels.png")
+    result["overlay"] = str(out_dir / f"{photo_path.stem}_overlay.png")
+    write_png(result["labels"], labels)
+    plots.photo_overlay(image, labels, class_names, colours, result["overlay"], landmarks,
+                        f"{photo_path.name}: {model.kind} model ({model.info.get('dataset', '?')}, "
+                        f"{model.info.get('experiment', '?')})")
+    result["pixels_per_class"] = dict(zip(class_names, np.bincount(labels.ravel(), minlength=len(class_names))
+                                          .tolist()))
+    return result

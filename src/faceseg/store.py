@@ -19,6 +19,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from faceseg.io import InputError, atomic_output
+from faceseg.logutil import progress
 
 CHUNK_ROWS = 16384
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
@@ -88,6 +89,12 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
     width = groups[0]["X"].shape[1]
     attrs = {k: v for k, v in first.items() if k not in ("image_id", "skipped", "image_shape", "class_pixel_counts")}
     attrs.update(image_ids=[g.attrs.get("image_id", p.name) for p, g in kept], skipped=skipped, n_rows=n_rows)
+    # Where the face sits in each image (when the features use landmarks): lets
+    # a model frame a new photo like its training images.
+    attrs.pop("face_frame", None)
+    attrs["face_frames"] = [
+        {"image_shape": g.attrs["image_shape"], **g.attrs["face_frame"]} for _, g in kept if "face_frame" in g.attrs
+    ]
     if all("class_pixel_counts" in g.attrs for _, g in kept):
         attrs["class_pixel_counts"] = np.sum([g.attrs["class_pixel_counts"] for _, g in kept], axis=0).tolist()
     n_classes = len(first["class_names"])
@@ -101,7 +108,7 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
         }
         writer = _ChunkWriter(arrays, chunk_rows)
         sample_counts = np.zeros(n_classes, np.int64)
-        for i, (_, g) in enumerate(kept):
+        for i, (_, g) in enumerate(progress(kept, "merging stores")):
             y = g["y"][:]
             sample_counts += np.bincount(y, minlength=n_classes)[:n_classes]
             writer.add(X=g["X"][:], y=y, coords=g["coords"][:], image_index=np.full(len(y), i, np.int32))

@@ -33,7 +33,11 @@ from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
 from faceseg.segment import labels_from_proba, predict_proba_image
-from faceseg.steps import detect_landmarks, extract_training_features, landmarks_if_needed
+from faceseg.steps import (
+    detect_landmarks,
+    extract_training_features,
+    landmarks_if_needed,
+)
 from faceseg.store import merge_stores, open_store
 
 log = logging.getLogger(__name__)

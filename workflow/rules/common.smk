@@ -72,3 +72,29 @@ def all_reports():
         experiment=config["run_experiments"],
         model=MODELS,
     )
+
+
+def eval_image_files():
+    """{image_id: (image path, label path)} of the evaluation split, for the overlays."""
+    return {
+        image_id: (str(r.image_path), str(r.label_path) if r.label_path else None)
+        for image_id, r in records(config["eval_split"]).items()
+    }
+
+
+def all_figures():
+    figures = expand(
+        "results/reports/{dataset}/{experiment}/{model}/{figure}",
+        dataset=DATASET,
+        experiment=config["run_experiments"],
+        model=MODELS,
+        figure=["confusion.png", "overlays"],
+    )
+    figures.append(f"results/reports/{DATASET}/iou_by_class.png")
+    if "rf" in MODELS:
+        figures += expand(
+            "results/reports/{dataset}/{experiment}/rf/feature_importance.png",
+            dataset=DATASET,
+            experiment=config["run_experiments"],
+        )
+    return figures

@@ -9,7 +9,13 @@ rule evaluate:
         ),
     output:
         metrics="results/reports/{dataset}/{experiment}/{model}/metrics.json",
-        per_class="results/reports/{dataset}/{experiment}/{model}/per_class.csv",
+        per_class=report(
+            "results/reports/{dataset}/{experiment}/{model}/per_class.csv",
+            caption="../report/per_class.rst",
+            category="{dataset} / {experiment}",
+            subcategory="{model}",
+            labels={"figure": "per-class scores", "model": "{model}"},
+        ),
         report="results/reports/{dataset}/{experiment}/{model}/report.md",
     log:
         "logs/evaluate/{dataset}/{experiment}/{model}.log",

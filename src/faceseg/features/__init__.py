@@ -68,6 +68,15 @@ def feature_names(config: dict, n_landmarks: int | None = None) -> list[str]:
     return names
 
 
+def feature_groups(config: dict, n_landmarks: int | None = None) -> list[str]:
+    """The feature group of each channel, aligned with :func:`feature_names`."""
+    config = resolve_config(config)
+    groups = []
+    for name, params in config.items():
+        groups += [name] * len(GROUPS[name].module.names(params, n_landmarks))
+    return groups
+
+
 def feature_halo(config: dict) -> int:
     """Pixels of context a tile needs around it for exact window features."""
     config = resolve_config(config)
@@ -153,6 +162,7 @@ __all__ = [
     "compute_features",
     "compute_features_tile",
     "config_digest",
+    "feature_groups",
     "feature_halo",
     "feature_names",
     "needs_landmarks",

@@ -1,0 +1,99 @@
+# Figures for the reports; each is marked for `snakemake --report report.html`.
+
+
+rule plot_confusion:
+    input:
+        "results/reports/{dataset}/{experiment}/{model}/metrics.json",
+    output:
+        report(
+            "results/reports/{dataset}/{experiment}/{model}/confusion.png",
+            caption="../report/confusion.rst",
+            category="{dataset} / {experiment}",
+            subcategory="{model}",
+            labels={"figure": "confusion matrix", "model": "{model}"},
+        ),
+    log:
+        "logs/plot_confusion/{dataset}/{experiment}/{model}.log",
+    benchmark:
+        "benchmarks/plot_confusion/{dataset}/{experiment}/{model}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/plot_confusion.py"
+
+
+rule plot_iou_by_class:
+    input:
+        lambda wc: all_reports(),
+    output:
+        report(
+            "results/reports/{dataset}/iou_by_class.png",
+            caption="../report/iou_by_class.rst",
+            category="{dataset} / all experiments",
+            labels={"figure": "per-class IoU"},
+        ),
+    log:
+        "logs/plot_iou_by_class/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_iou_by_class/{dataset}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/plot_iou_by_class.py"
+
+
+rule plot_overlays:
+    input:
+        confusion=lambda wc: expand(
+            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/confusion/{image}.json",
+            image=records(config["eval_split"]),
+        ),
+        labels=lambda wc: expand(
+            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/labels/{image}.png",
+            image=records(config["eval_split"]),
+        ),
+    output:
+        report(
+            directory("results/reports/{dataset}/{experiment}/{model}/overlays"),
+            patterns=["{name}.png"],
+            caption="../report/overlays.rst",
+            category="{dataset} / {experiment}",
+            subcategory="{model}",
+            labels={"figure": "overlay {name}", "model": "{model}"},
+        ),
+    params:
+        images=lambda wc: eval_image_files(),
+        n=config["report"]["overlays"],
+    log:
+        "logs/plot_overlays/{dataset}/{experiment}/{model}.log",
+    benchmark:
+        "benchmarks/plot_overlays/{dataset}/{experiment}/{model}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/plot_overlays.py"
+
+
+rule plot_feature_importance:
+    input:
+        "results/models/{dataset}/{experiment}/rf.joblib",
+    output:
+        report(
+            "results/reports/{dataset}/{experiment}/rf/feature_importance.png",
+            caption="../report/feature_importance.rst",
+            category="{dataset} / {experiment}",
+            subcategory="rf",
+            labels={"figure": "feature importance", "model": "rf"},
+        ),
+    log:
+        "logs/plot_feature_importance/{dataset}/{experiment}.log",
+    benchmark:
+        "benchmarks/plot_feature_importance/{dataset}/{experiment}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/plot_feature_importance.py"
