@@ -1,0 +1,167 @@
+"""Command line: segment new photos with a trained model, and say what a model is.
+
+    faceseg segment PHOTO... --model MODEL [-o DIR] [--landmarks FILE...]
+    faceseg info MODEL [--all-features] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from faceseg.io import InputError, NoFaceError
+from faceseg.models import FeatureMismatchError
+
+
+def _segment(args) -> int:
+    from faceseg.landmarks import LandmarkDetector
+    from faceseg.models import load_model
+    from faceseg.steps import segment_photo
+
+    model = load_model(args.model)
+    if args.landmarks and len(args.landmarks) != len(args.photos):
+        raise InputError(f"--landmarks: {len(args.landmarks)} files given for {len(args.photos)} photos; "
+                         "give one per photo, in the same order")
+    detector = LandmarkDetector(upsample=args.upsample, cnn_fallback=not args.no_cnn)
+    failures = 0
+    for i, photo in enumerate(args.photos):
+        landmark_path = args.landmarks[i] if args.landmarks else None
+        try:
+            result = segment_photo(model, photo, args.output, landmark_path, detector, args.tile_size, args.threads,
+                                   reframe=not args.no_reframe)
+        except (InputError, NoFaceError, FeatureMismatchError) as exc:
+            # One bad photo does not stop the others; the exit status says something failed.
+            print(f"faceseg segment: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        faces = result["faces_found"]
+        found = "" if faces is None else (
+            f"; {faces} faces found, segmented the largest" if faces > 1 else "; 1 face found")
+        reframed = result["reframed"]
+        if reframed:
+            found += f"; reframed (crop {reframed['box']}, zoom {reframed['zoom']})"
+        print(f"{photo}: {result['labels']}, {result['overlay']}{found}")
+    return 1 if failures else 0
+
+
+def model_summary(model, metrics_path=None) -> dict:
+    from faceseg.features import feature_groups
+    from faceseg.steps import model_landmark_count
+
+    groups = Counter(feature_groups(model.feature_config, model_landmark_count(model)))
+    summary = {
+        "file": model.source,
+        "kind": model.kind,
+        "estimator": type(model.estimator).__name__ if model.kind != "mlp" else "MLP (PyTorch)",
+        "dataset": model.info.get("dataset"),
+        "experiment": model.info.get("experiment"),
+        "classes": model.class_names,
+        "n_features": len(model.feature_names),
+        "features_per_group": dict(groups),
+        "feature_config": model.feature_config,
+        "landmarks_per_image": model_landmark_count(model),
+        "params": model.params,
+        "training_images": len(model.info.get("training_images", [])),
+        "skipped_training_images": model.info.get("skipped_training_images", []),
+        "training_samples": model.info.get("n_train_samples"),
+        "sampling": model.info.get("sampling"),
+        "train_seconds": model.info.get("train_seconds"),
+        "feature_names": model.feature_names,
+        "metrics": None,
+    }
+    if metrics_path is not None and Path(metrics_path).is_file():
+        m = json.loads(Path(metrics_path).read_text())
+        summary["metrics"] = {"file": str(metrics_path), "n_images": m["n_images"],
+                              **{k: m[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1")},
+                              "iou": {c: v["iou"] for c, v in m["per_class"].items()}}
+    return summary
+
+
+def _metrics_beside(model_path: Path):
+    """results/models/D/E/K.joblib -> results/reports/D/E/K/metrics.json, where the workflow writes it."""
+    parts = model_path.resolve().parts
+    if len(parts) >= 4 and parts[-4] == "models":
+        return Path(*parts[:-4], "reports", parts[-3], parts[-2], model_path.stem, "metrics.json")
+    return None
+
+
+def _info(args) -> int:
+    from faceseg.models import load_model
+
+    model = load_model(args.model)
+    summary = model_summary(model, args.metrics or _metrics_beside(Path(args.model)))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    names = summary.pop("feature_names")
+    groups = ", ".join(f"{g} {n}" for g, n in summary["features_per_group"].items())
+    lines = [
+        f"model        {summary['file']}",
+        f"kind         {summary['kind']} ({summary['estimator']})",
+        f"trained on   {summary['dataset']}, experiment {summary['experiment']}: "
+        f"{summary['training_images']} images, {summary['training_samples']} sampled pixels "
+        f"({len(summary['skipped_training_images'])} images skipped), {summary['train_seconds']} s",
+        f"classes      {', '.join(summary['classes'])}",
+        f"features     {summary['n_features']}: {groups}"
+        + (f"; {summary['landmarks_per_image']} landmarks per image" if summary["landmarks_per_image"] else ""),
+        f"parameters   {json.dumps(summary['params'])}",
+    ]
+    if args.all_features:
+        lines.append("feature names:")
+        lines += [f"  {i:4d} {n}" for i, n in enumerate(names)]
+    else:
+        lines.append(f"feature names {', '.join(names[:4])}, ..., {', '.join(names[-2:])} (--all-features lists all)")
+    m = summary["metrics"]
+    if m:
+        lines.append(f"metrics      {m['file']} ({m['n_images']} images): pixel accuracy {m['pixel_accuracy']:.4f}, "
+                     f"mean IoU {m['mean_iou']:.4f}, mean F1 {m['mean_f1']:.4f}")
+        lines.append("  IoU        " + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -"
+                                                for c, v in m["iou"].items()))
+    else:
+        lines.append("metrics      none found (run the workflow's evaluate rule, or pass --metrics FILE)")
+    print("\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceseg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment photos with a trained model")
+    seg.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (any size; .png, .jpg, .bmp, ...)")
+    seg.add_argument("--model", "-m", required=True, help="a model written by the workflow (results/models/...)")
+    seg.add_argument("--output", "-o", default="faceseg_out", help="folder for the label and overlay PNGs")
+    seg.add_argument("--landmarks", nargs="+", metavar="FILE",
+                     help="landmark files (LaPa format), one per photo; default: detect with dlib")
+    seg.add_argument("--tile-size", type=int, default=256, help="tile side for the features (bounds memory)")
+    seg.add_argument("--threads", type=int, default=1)
+    seg.add_argument("--upsample", type=int, default=1, help="dlib: upsample the photo this often to find small faces")
+    seg.add_argument("--no-cnn", action="store_true", help="dlib: do not fall back to the CNN face detector")
+    seg.add_argument("--no-reframe", action="store_true",
+                     help="segment the photo as it is, instead of cropping and resizing it so that the face sits "
+                          "as in the model's training images")
+    seg.set_defaults(run=_segment)
+
+    info = sub.add_parser("info", help="what a model was trained on")
+    info.add_argument("model")
+    info.add_argument("--metrics", help="metrics.json to show (default: the workflow's report beside the model)")
+    info.add_argument("--all-features", action="store_true", help="list every feature name")
+    info.add_argument("--json", action="store_true", help="print everything as JSON")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (InputError, FeatureMismatchError, ValueError) as exc:
+        print(f"faceseg {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

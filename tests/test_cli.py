@@ -1,0 +1,129 @@
+"""`faceseg segment` and `faceseg info`, run as a user runs them (the installed console script)."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+from PIL import Image
+
+from faceseg.datasets import FASSEG, read_labels
+from faceseg.io import write_landmarks
+from faceseg.metrics import confusion_matrix, scores
+
+
+def faceseg(*args):
+    exe = shutil.which("faceseg")
+    assert exe, "the faceseg console script is not installed (pip install -e .)"
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True)
+
+
+def test_info_says_what_the_model_was_trained_on(tiny_model):
+    proc = faceseg("info", tiny_model)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "rf (RandomForestClassifier)" in out
+    assert "fasseg, experiment tiny: 4 images, 8000 sampled pixels" in out
+    assert "classes      background, skin, hair, eyes, nose, mouth" in out
+    assert "68 landmarks per image" in out and "metrics      none found" in out
+    summary = json.loads(faceseg("info", tiny_model, "--json").stdout)
+    # colour: (rgb 3 + lab 3) x (value, one window mean) = 12; location 2;
+    # hog: (6 orientations + magnitude) x 2 cell sizes = 14; landmarks: frame u, v + 68 x (dx, dy) = 138
+    assert summary["features_per_group"] == {"colour": 12, "location": 2, "hog": 14, "landmarks": 138}
+    assert summary["n_features"] == len(summary["feature_names"]) == 166
+    assert summary["params"]["n_estimators"] == 20
+
+
+def test_info_shows_the_metrics_the_workflow_wrote_beside_the_model(tiny_model):
+    report = tiny_model.parents[3] / "reports" / "fasseg" / "tiny" / "rf" / "metrics.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    per_class = {c: {"iou": 0.5} for c in FASSEG.class_names}
+    report.write_text(json.dumps({"n_images": 50, "pixel_accuracy": 0.9, "mean_iou": 0.5, "mean_f1": 0.6,
+                                  "per_class": per_class}))
+    try:
+        out = faceseg("info", tiny_model).stdout
+        assert "(50 images): pixel accuracy 0.9000, mean IoU 0.5000, mean F1 0.6000" in out
+    finally:
+        report.unlink()
+
+
+def test_segment_a_fasseg_test_image(tiny_model, fasseg_root, tmp_path):
+    photo = fasseg_root / "V1" / "Test_RGB" / "1.png"
+    proc = faceseg("segment", photo, "--model", tiny_model, "-o", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 face found" in proc.stdout
+    labels = np.asarray(Image.open(tmp_path / "1_labels.png"))
+    truth = read_labels(FASSEG, fasseg_root / "V1" / "Test_Labels" / "1.png")
+    assert labels.shape == truth.shape
+    assert scores(confusion_matrix(truth, labels, 6), FASSEG.class_names)["pixel_accuracy"] > 0.8
+    overlay = Image.open(tmp_path / "1_overlay.png")
+    assert overlay.width > overlay.height  # photo | segmentation, side by side
+
+
+def test_a_small_face_in_a_large_photo_is_reframed(tiny_model, fasseg_root, tmp_path):
+    """The test image shrunk to half size in a canvas 2.5x as large: reframing recovers the face's scale."""
+    image = Image.open(fasseg_root / "V1" / "Test_RGB" / "1.png").convert("RGB")
+    truth = read_labels(FASSEG, fasseg_root / "V1" / "Test_Labels" / "1.png")
+    w, h = image.size
+    small = image.resize((w // 2, h // 2), Image.LANCZOS)
+    canvas = Image.new("RGB", (int(w * 1.25), int(h * 1.25)), (90, 90, 90))
+    canvas.paste(small, (w // 3, h // 4))
+    canvas.save(tmp_path / "wide.png")
+    # Ground truth of the whole canvas: the shrunk labels where the image is, background elsewhere.
+    canvas_truth = np.zeros((canvas.height, canvas.width), np.uint8)
+    canvas_truth[h // 4: h // 4 + h // 2, w // 3: w // 3 + w // 2] = np.asarray(
+        Image.fromarray(truth).resize((w // 2, h // 2), Image.NEAREST))
+
+    def face_iou(out_dir, *extra):
+        proc = faceseg("segment", tmp_path / "wide.png", "--model", tiny_model, "-o", out_dir, *extra)
+        assert proc.returncode == 0, proc.stderr
+        pred = np.asarray(Image.open(out_dir / "wide_labels.png"))
+        return proc.stdout, scores(confusion_matrix(canvas_truth, pred, 6), FASSEG.class_names)["mean_iou"]
+
+    out, reframed = face_iou(tmp_path / "reframed")
+    assert "reframed (crop" in out and "zoom 2." in out
+    _, as_is = face_iou(tmp_path / "as_is", "--no-reframe")
+    print(f"mean IoU over the canvas: reframed {reframed:.3f}, as it is {as_is:.3f}")
+    assert reframed > as_is + 0.1, (reframed, as_is)
+
+
+def test_astronaut_several_faces_the_largest_is_segmented(tiny_model, tmp_path):
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    proc = faceseg("segment", tmp_path / "astronaut.png", "--model", tiny_model, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "faces found, segmented the largest" in proc.stdout or "1 face found" in proc.stdout
+    labels = np.asarray(Image.open(tmp_path / "out" / "astronaut_labels.png"))
+    assert labels.shape == (512, 512)
+    # her face (rows 70-230, columns 160-260 of the photo) is mostly skin; the photo's corners are not
+    assert (labels[110:200, 180:240] == 1).mean() > 0.5
+    assert (labels[450:, :60] == 1).mean() < 0.2
+
+
+def test_photo_without_a_face_fails_alone(tiny_model, fasseg_root, tmp_path):
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(tmp_path / "wall.png")
+    photo = fasseg_root / "V1" / "Test_RGB" / "2.png"
+    proc = faceseg("segment", tmp_path / "wall.png", photo, "--model", tiny_model, "-o", tmp_path / "out", "--no-cnn")
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'wall.png'}: no face found by the dlib HOG detector" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2_labels.png", "2_overlay.png"]
+
+
+def test_a_file_that_is_not_a_model(tmp_path, fasseg_root):
+    (tmp_path / "model.joblib").write_text("not a model")
+    proc = faceseg("segment", fasseg_root / "V1" / "Test_RGB" / "1.png", "--model", tmp_path / "model.joblib",
+                   "-o", tmp_path / "out")
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'model.joblib'}: not a faceseg model file" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_landmarks_that_do_not_match_the_model(tiny_model, fasseg_root, tmp_path):
+    lm = tmp_path / "lm.txt"
+    write_landmarks(lm, np.full((106, 2), 100.0))
+    proc = faceseg("segment", fasseg_root / "V1" / "Test_RGB" / "1.png", "--model", tiny_model,
+                   "--landmarks", lm, "-o", tmp_path / "out")
+    assert proc.returncode == 1
+    assert f"{lm}: expected 68 landmarks, the file declares 106" in proc.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
