@@ -71,7 +71,8 @@ def test_figures_and_snakemake_report(fasseg_run):
         assert len(overlays) == 2 and all(n.startswith("best_") for n in overlays), overlays
     snakemake(fasseg_run, "--report", "report.html")
     html = (fasseg_run / "report.html").read_text()
-    for name in ("confusion.png", "feature_importance.png", "iou_by_class.png", "per_class.csv", "best_1_",
+    for name in ("confusion.png", "feature_importance.png", "iou_by_class.png", "per_class.csv", "per_class.html",
+                 "best_1_",
                  "fasseg / default", "fasseg / all experiments"):
         assert name in html, f"{name} is not in the report"
     assert planned_jobs(fasseg_run) == {}, "making the report changed the workflow's state"

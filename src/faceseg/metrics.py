@@ -69,8 +69,8 @@ def scores(cm: np.ndarray, class_names) -> dict:
     }
 
 
-def write_reports(metrics: dict, json_path, csv_path, md_path, title: str) -> None:
-    """Write ``metrics.json``, ``per_class.csv`` and a readable ``report.md``."""
+def write_reports(metrics: dict, json_path, csv_path, md_path, title: str, html_path=None) -> None:
+    """Write ``metrics.json``, ``per_class.csv``, a readable ``report.md`` and, if asked, the table as HTML."""
     with atomic_output(json_path) as tmp:
         Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
     fields = ["class", "iou", "f1", "precision", "recall", "support"]
@@ -105,3 +105,35 @@ def write_reports(metrics: dict, json_path, csv_path, md_path, title: str) -> No
         lines += [f"- {s['image_id']}: {s['reason']}" for s in metrics["skipped"]]
     with atomic_output(md_path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
+    if html_path is not None:
+        with atomic_output(html_path) as tmp:
+            Path(tmp).write_text(_html_table(metrics, title, fmt))
+
+
+def _html_table(metrics: dict, title: str, fmt) -> str:
+    """The per-class table as a small standalone page (Snakemake's report shows HTML in place)."""
+    from html import escape
+
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{fmt(r['iou'])}</td><td>{fmt(r['f1'])}</td><td>{fmt(r['precision'])}</td>"
+        f"<td>{fmt(r['recall'])}</td><td>{r['support']:,}</td></tr>"
+        for name, r in metrics["per_class"].items()
+    )
+    summary = (f"{metrics['n_images']} images scored; pixel accuracy {fmt(metrics['pixel_accuracy'])}, "
+               f"mean IoU {fmt(metrics['mean_iou'])}, mean F1 {fmt(metrics['mean_f1'])}")
+    skipped = "".join(f"<li>{escape(s['image_id'])}: {escape(s['reason'])}</li>" for s in metrics.get("skipped", []))
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+</style></head><body>
+<h2>{escape(title)}</h2>
+<p>{summary}</p>
+<table><tr><th>class</th><th>IoU</th><th>F1</th><th>precision</th><th>recall</th><th>support (px)</th></tr>
+{rows}</table>
+{f"<h3>Skipped images</h3><ul>{skipped}</ul>" if skipped else ""}
+</body></html>
+"""

@@ -217,7 +217,8 @@ def segment_test_image(
         Path(tmp).write_text(json.dumps(record) + "\n")
 
 
-def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None) -> dict:
+def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
+             out_html=None) -> dict:
     """Sum per-image confusion matrices over a split and write the reports."""
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
@@ -240,7 +241,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         **(info or {}),
     }
     title = " / ".join(str(info[k]) for k in ("dataset", "experiment", "model") if info and k in info) or "metrics"
-    write_reports(metrics, out_json, out_csv, out_md, title)
+    write_reports(metrics, out_json, out_csv, out_md, title, out_html)
     return metrics
 
 

@@ -14,6 +14,13 @@ rule evaluate:
             caption="../report/per_class.rst",
             category="{dataset} / {experiment}",
             subcategory="{model}",
+            labels={"figure": "per-class scores (CSV)", "model": "{model}"},
+        ),
+        table=report(
+            "results/reports/{dataset}/{experiment}/{model}/per_class.html",
+            caption="../report/per_class.rst",
+            category="{dataset} / {experiment}",
+            subcategory="{model}",
             labels={"figure": "per-class scores", "model": "{model}"},
         ),
         report="results/reports/{dataset}/{experiment}/{model}/report.md",

@@ -9,4 +9,5 @@ with rule_log(snakemake.log[0]):
         snakemake.output.report,
         dataset=snakemake.wildcards.dataset,
         info={k: snakemake.wildcards[k] for k in ("dataset", "experiment", "model")},
+        out_html=snakemake.output.table,
     )
