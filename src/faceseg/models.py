@@ -279,8 +279,11 @@ def _fit_tabular(kind, estimator, group, p, threads, info) -> PixelClassifier:
     weights = _weights_list(group, p)  # checks prior_correction before the long fit
     X, y, _ = read_rows(group, p["max_train_samples"], np.random.default_rng(p["seed"]))
     start = time.perf_counter()
+    # Progress of the fit (trees built, boosting iterations) goes to stderr: the rule's log.
+    estimator.set_params(verbose=1)
     with threadpool_limits(threads):
         estimator.fit(X, y)
+    estimator.set_params(verbose=0)  # and none at prediction time
     seconds = time.perf_counter() - start
     log.info("%s: fitted on %d x %d samples in %.1f s", kind, *X.shape, seconds)
     meta = _store_meta(group)

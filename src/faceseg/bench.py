@@ -1,0 +1,426 @@
+"""Performance benchmark on real FASSEG images: speed per megapixel, peak memory per stage, scaling.
+
+    python -m faceseg.bench --fasseg ../shared/data/fasseg [--out bench.json] [--scaling 100 1000]
+
+Every stage runs in a fresh Python process (as a Snakemake job does), so its
+peak RSS is its own, imports included. Figures are printed as a table and
+written as JSON. The feature set and model parameters are the default
+experiment's, from config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+
+
+# -- stages: each runs in its own process -------------------------------------
+
+def _limit_threads(n: int):
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(n)
+    return threadpool_limits(n)
+
+
+def _megapixels(image) -> float:
+    return image.shape[0] * image.shape[1] / 1e6
+
+
+def _load(item):
+    from faceseg.io import read_image, read_landmarks
+
+    image = read_image(item["image"])
+    landmarks = read_landmarks(item["landmarks"], image.shape) if item.get("landmarks") else None
+    return image, landmarks
+
+
+def _dense_one(args):
+    """Dense features of one image, single-threaded: (seconds, megapixels)."""
+    from faceseg.features import compute_features
+
+    item, config = args
+    with _limit_threads(1):
+        image, landmarks = _load(item)
+        start = time.perf_counter()
+        compute_features(image, config, landmarks=landmarks)
+        return time.perf_counter() - start, _megapixels(image)
+
+
+def stage_dense(items, config, workers: int = 1):
+    """Dense feature extraction, s/MP: one process, or ``workers`` processes over the images."""
+    if workers == 1:
+        results = [_dense_one((item, config)) for item in items]
+        return {"s_per_mp": sum(s for s, _ in results) / sum(mp for _, mp in results),
+                "per_image_s": [round(s, 3) for s, _ in results]}
+    from concurrent.futures import ProcessPoolExecutor
+
+    megapixels = 0.0
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        for _, mp in pool.map(_dense_one, [(item, config) for item in items]):
+            megapixels += mp
+    return {"s_per_mp": (time.perf_counter() - start) / megapixels, "workers": workers}
+
+
+def stage_skimage(items, workers: int = 1):
+    """scikit-image's multiscale_basic_features (RGB, default settings), s/MP."""
+    from skimage.feature import multiscale_basic_features
+
+    from faceseg.io import read_image
+
+    seconds, megapixels, n_features = 0.0, 0.0, None
+    with _limit_threads(workers):
+        for item in items:
+            image = read_image(item["image"])
+            start = time.perf_counter()
+            out = multiscale_basic_features(image, channel_axis=-1, workers=workers)
+            seconds += time.perf_counter() - start
+            megapixels += _megapixels(image)
+            n_features = out.shape[-1]
+    return {"s_per_mp": seconds / megapixels, "n_features": n_features, "workers": workers}
+
+
+def stage_sampled(items, config, sampling, out_dir, n_landmarks=68):
+    """The training path: class-balanced sampled pixels of each image into its zarr store, s/MP."""
+    from faceseg.io import read_image
+    from faceseg.steps import extract_training_features
+
+    seconds, megapixels = 0.0, 0.0
+    with _limit_threads(1):
+        for i, item in enumerate(items):
+            start = time.perf_counter()
+            extract_training_features("fasseg", str(i), item["image"], item["labels"], Path(out_dir) / f"{i}.zarr",
+                                      config, sampling, item.get("landmarks"), n_landmarks)
+            seconds += time.perf_counter() - start
+            megapixels += _megapixels(read_image(item["image"]))
+    return {"s_per_mp": seconds / megapixels, "s_per_image": seconds / len(items)}
+
+
+def stage_merge(stores, out_store, repeat: int = 1):
+    from faceseg.store import merge_stores
+
+    start = time.perf_counter()
+    attrs = merge_stores(list(stores) * repeat, out_store)
+    return {"seconds": time.perf_counter() - start, "rows": attrs["n_rows"]}
+
+
+def stage_train(kind, store, out_model, params, threads):
+    from faceseg.steps import train_model
+
+    start = time.perf_counter()
+    train_model(kind, store, out_model, params, threads=threads, info={"dataset": "fasseg", "experiment": "bench"})
+    return {"seconds": time.perf_counter() - start}
+
+
+def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None):
+    """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading excluded."""
+    import cv2
+    import numpy as np
+
+    from faceseg.models import load_model
+    from faceseg.segment import segment_image
+
+    model = load_model(model_path)
+    seconds, megapixels = 0.0, 0.0
+    with _limit_threads(threads):
+        for item in items:
+            image, landmarks = _load(item)
+            if upscale_to_mp:
+                f = (upscale_to_mp / _megapixels(image)) ** 0.5
+                image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+                landmarks = None if landmarks is None else np.asarray(landmarks) * f
+            start = time.perf_counter()
+            segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
+            seconds += time.perf_counter() - start
+            megapixels += _megapixels(image)
+    return {"s_per_mp": seconds / megapixels, "megapixels": round(megapixels, 2)}
+
+
+def _sampled_one(args):
+    from faceseg.steps import extract_training_features
+
+    item, config, sampling, store = args
+    with _limit_threads(1):
+        extract_training_features("fasseg", Path(store).stem, item["image"], item["labels"], store, config, sampling,
+                                  item["landmarks"], 68)
+    return store
+
+
+def stage_scaling(items, config, sampling, out_dir, workers):
+    """Sampled features of generated images in ``workers`` processes, then their merge."""
+    import resource
+    from concurrent.futures import ProcessPoolExecutor
+
+    from faceseg.store import merge_stores
+
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        stores = list(pool.map(_sampled_one, [(item, config, sampling, out_dir / f"{i:05d}.zarr")
+                                              for i, item in enumerate(items)], chunksize=4))
+    features_s = time.perf_counter() - start
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    start = time.perf_counter()
+    merge_stores(stores, out_dir / "train.zarr")
+    merge_s = time.perf_counter() - start
+    return {"features_s_per_image": features_s / len(items), "merge_s_per_image": merge_s / len(items),
+            "s_per_image": (features_s + merge_s) / len(items), "worker_peak_rss_mb": round(worker_rss, 1)}
+
+
+STAGES = {"dense": stage_dense, "skimage": stage_skimage, "sampled": stage_sampled, "merge": stage_merge,
+          "train": stage_train, "segment": stage_segment, "scaling": stage_scaling}
+
+
+def run_stage(name: str, **kwargs) -> dict:
+    """Run one stage in a fresh interpreter; returns its figures plus wall time and peak RSS (MB)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"stage": name, "kwargs": kwargs}, fh)
+        job = fh.name
+    start = time.perf_counter()
+    # No progress bars inside the stages: the table is the output.
+    proc = subprocess.Popen([sys.executable, "-m", "faceseg.bench", "--run-stage", job],
+                            env={**os.environ, "TQDM_DISABLE": "1"})
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark stage {name} failed (exit code {proc.returncode})")
+    result = json.loads(Path(job + ".out").read_text())
+    os.unlink(job)
+    os.unlink(job + ".out")
+    # ru_maxrss of the waited-for child only (KB on Linux); pool workers are counted inside the stage.
+    return {**result, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def _run_job(job: str) -> None:
+    spec = json.loads(Path(job).read_text())
+    result = STAGES[spec["stage"]](**spec["kwargs"])
+    Path(job + ".out").write_text(json.dumps(result))
+
+
+# -- orchestration --------------------------------------------------------------
+
+def _fasseg_items(root: Path, split: str, work: Path, limit: int | None):
+    from faceseg.datasets import list_images
+    from faceseg.steps import detect_landmarks
+
+    items = []
+    for rec in list_images("fasseg", root, split, "V1")[:limit]:
+        lm = work / "landmarks" / split / f"{rec.image_id}.txt"
+        if not lm.exists():
+            lm.parent.mkdir(parents=True, exist_ok=True)
+            detect_landmarks(rec.image_path, lm)
+        items.append({"image": str(rec.image_path), "labels": str(rec.label_path), "landmarks": str(lm)})
+    return items
+
+
+def _generated_items(sources, n: int, work: Path, side: int = 500):
+    """``n`` images of ``side`` x ``side`` (0.25 MP) made from real ones by random scaling and cropping."""
+    import cv2
+    import numpy as np
+
+    from faceseg.datasets import FASSEG, read_labels
+    from faceseg.io import read_image, read_landmarks, write_landmarks, write_png
+
+    rng = np.random.default_rng(0)
+    folder = work / f"generated_{side}"
+    folder.mkdir(parents=True, exist_ok=True)
+    loaded = []
+    for item in sources:
+        image = read_image(item["image"])
+        loaded.append((image, read_labels(FASSEG, item["labels"], image.shape),
+                       read_landmarks(item["landmarks"], image.shape)))
+    palette = np.array(FASSEG.colours, np.uint8)
+    items = []
+    for i in range(n):
+        path = folder / f"{i:05d}.png"
+        item = {"image": str(path), "labels": str(folder / f"{i:05d}_label.png"), "landmarks": str(folder / f"{i:05d}.txt")}
+        items.append(item)
+        if path.exists():
+            continue
+        image, labels, points = loaded[i % len(loaded)]
+        h, w = labels.shape
+        scale = side / min(h, w) * rng.uniform(1.0, 1.15)
+        big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        big_labels = cv2.resize(labels, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST)
+        y0 = int(rng.integers(0, big.shape[0] - side + 1))
+        x0 = int(rng.integers(0, big.shape[1] - side + 1))
+        crop = big[y0:y0 + side, x0:x0 + side]
+        crop_labels = big_labels[y0:y0 + side, x0:x0 + side]
+        pts = np.clip(points * scale - (x0, y0), 0, side - 1)
+        write_png(path, np.ascontiguousarray(crop))
+        write_png(item["labels"], palette[crop_labels])
+        write_landmarks(item["landmarks"], pts)
+    return items
+
+
+def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n_segment: int = 5,
+        quick: bool = False) -> dict:
+    """All stages. ``quick``: a few images and tiny models, to check that the benchmark runs (figures meaningless)."""
+    import yaml
+
+    from faceseg.features import feature_names, resolve_config
+
+    config = yaml.safe_load(REPO_CONFIG.read_text())
+    big_mp = 4.0
+    if quick:
+        n_dense, n_segment, big_mp = 2, 1, 0.5
+        config["experiments"]["default"]["sampling"]["samples_per_image"] = 500
+        config["models"]["rf"]["n_estimators"] = 4
+        config["models"]["hgb"]["max_iter"] = 5
+        config["models"]["mlp"]["epochs"] = 1
+    experiment = config["experiments"]["default"]
+    features = resolve_config(experiment["features"])
+    sampling = experiment["sampling"]
+    cores = os.cpu_count() or 1
+    train = _fasseg_items(fasseg_root, "train", work, 3 if quick else None)
+    test = _fasseg_items(fasseg_root, "test", work, n_segment)
+    results = {"machine": {"cores": cores, "python": sys.version.split()[0]},
+               "n_features": len(feature_names(features, 68)), "stages": {}}
+    stages = results["stages"]
+
+    def record(key, name, **kwargs):
+        print(f"  {key} ...", flush=True)
+        stages[key] = run_stage(name, **kwargs)
+
+    dense_items = train[:n_dense]
+    record("dense_features_1_thread", "dense", items=dense_items, config=features, workers=1)
+    record(f"dense_features_{cores}_processes", "dense", items=dense_items, config=features, workers=cores)
+    record("skimage_mbf_1_thread", "skimage", items=dense_items, workers=1)
+    record(f"skimage_mbf_{cores}_threads", "skimage", items=dense_items, workers=cores)
+    stores = work / "stores"
+    record("sampled_features", "sampled", items=train, config=features, sampling=sampling, out_dir=str(stores))
+    store_paths = [str(stores / f"{i}.zarr") for i in range(len(train))]
+    record("merge", "merge", stores=store_paths, out_store=str(work / "train.zarr"))
+    models = {}
+    for kind in ("rf", "hgb", "mlp"):
+        params = {k: v for k, v in config["models"][kind].items() if k != "enabled"}
+        if kind == "mlp":
+            params["device"] = "cpu"
+        models[kind] = str(work / f"{kind}.joblib")
+        record(f"train_{kind}", "train", kind=kind, store=str(work / "train.zarr"), out_model=models[kind],
+               params=params, threads=cores)
+    for kind, path in models.items():
+        record(f"segment_{kind}", "segment", model_path=path, items=test, threads=cores)
+    record("segment_rf_4mp", "segment", model_path=models["rf"], items=test[:1], threads=cores, upscale_to_mp=big_mp)
+    record("sampled_features_4mp", "sampled", items=[_upscaled(test[0], work, big_mp)], config=features,
+           sampling=sampling, out_dir=str(work / "stores_4mp"))
+    # Memory against the size of the training store: the same stores merged 10 times over.
+    record("merge_x10", "merge", stores=store_paths, out_store=str(work / "train_x10.zarr"), repeat=10)
+    mlp_params = {k: v for k, v in config["models"]["mlp"].items() if k != "enabled"} | {"device": "cpu", "epochs": 2}
+    record("train_mlp_2_epochs", "train", kind="mlp", store=str(work / "train.zarr"), out_model=str(work / "m1.joblib"),
+           params=mlp_params, threads=cores)
+    record("train_mlp_2_epochs_x10", "train", kind="mlp", store=str(work / "train_x10.zarr"),
+           out_model=str(work / "m10.joblib"), params=mlp_params, threads=cores)
+    rf_cap = {k: v for k, v in config["models"]["rf"].items() if k != "enabled"} | {"max_train_samples": 100000,
+                                                                                  "n_estimators": 4 if quick else 20}
+    record("train_rf_20_trees_cap_100k", "train", kind="rf", store=str(work / "train.zarr"),
+           out_model=str(work / "r1.joblib"), params=rf_cap, threads=cores)
+    record("train_rf_20_trees_cap_100k_x10", "train", kind="rf", store=str(work / "train_x10.zarr"),
+           out_model=str(work / "r10.joblib"), params=rf_cap, threads=cores)
+    for n in scaling:
+        items = _generated_items(train, n, work)
+        record(f"scaling_{n}", "scaling", items=items, config=features, sampling=sampling,
+               out_dir=str(work / f"scaling_{n}"), workers=cores)
+    _derive(results, cores, scaling)
+    return results
+
+
+def _upscaled(item, work: Path, mp: float):
+    import cv2
+
+    from faceseg.datasets import FASSEG, read_labels
+    from faceseg.io import read_image, read_landmarks, write_landmarks, write_png
+
+    image = read_image(item["image"])
+    f = (mp * 1e6 / (image.shape[0] * image.shape[1])) ** 0.5
+    labels = read_labels(FASSEG, item["labels"], image.shape)
+    out = {k: str(work / f"4mp.{k}.png") for k in ("image", "labels")}
+    out["landmarks"] = str(work / "4mp.txt")
+    write_png(out["image"], cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC))
+    import numpy as np
+
+    big = cv2.resize(labels, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
+    write_png(out["labels"], np.array(FASSEG.colours, np.uint8)[big])
+    write_landmarks(out["landmarks"], read_landmarks(item["landmarks"]) * f)
+    return out
+
+
+def _derive(results, cores, scaling):
+    s = results["stages"]
+    results["ratios"] = {
+        "dense_vs_skimage_1_thread": s["dense_features_1_thread"]["s_per_mp"] / s["skimage_mbf_1_thread"]["s_per_mp"],
+        f"dense_vs_skimage_{cores}_cores": s[f"dense_features_{cores}_processes"]["s_per_mp"]
+        / s[f"skimage_mbf_{cores}_threads"]["s_per_mp"],
+        "mlp_rss_x10_vs_x1": s["train_mlp_2_epochs_x10"]["peak_rss_mb"] / s["train_mlp_2_epochs"]["peak_rss_mb"],
+        "rf_capped_rss_x10_vs_x1": s["train_rf_20_trees_cap_100k_x10"]["peak_rss_mb"]
+        / s["train_rf_20_trees_cap_100k"]["peak_rss_mb"],
+    }
+    if len(scaling) >= 2:
+        a, b = s[f"scaling_{scaling[0]}"], s[f"scaling_{scaling[-1]}"]
+        results["ratios"]["scaling_time_per_image"] = b["s_per_image"] / a["s_per_image"]
+        results["ratios"]["scaling_peak_rss"] = (max(b["peak_rss_mb"], b["worker_peak_rss_mb"])
+                                                / max(a["peak_rss_mb"], a["worker_peak_rss_mb"]))
+
+
+def format_table(results) -> str:
+    lines = [f"faceseg benchmark: {results['machine']['cores']} cores, {results['n_features']} features "
+             "(default experiment)", "",
+             f"| {'stage':34s} | {'s/MP':>8s} | {'other':>26s} | {'wall s':>8s} | {'peak RSS MB':>11s} |",
+             f"| {'-' * 34} | {'-' * 7}: | {'-' * 25}: | {'-' * 7}: | {'-' * 10}: |"]
+    for key, r in results["stages"].items():
+        other = ""
+        if "s_per_image" in r:
+            other = f"{r['s_per_image']:.3f} s/image"
+        if "rows" in r:
+            other = f"{r['rows']} rows"
+        if "worker_peak_rss_mb" in r:
+            other += f", workers {r['worker_peak_rss_mb']:.0f} MB"
+        if "n_features" in r:
+            other = f"{r['n_features']} features"
+        if "seconds" in r and "rows" not in r:
+            other = f"{r['seconds']:.1f} s"
+        s_per_mp = f"{r['s_per_mp']:.3f}" if "s_per_mp" in r else ""
+        lines.append(f"| {key:34s} | {s_per_mp:>8s} | {other:>26s} | {r['wall_s']:8.1f} | {r['peak_rss_mb']:11.0f} |")
+    lines += ["", "ratios:"] + [f"  {k}: {v:.3f}" for k, v in results["ratios"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faceseg.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--fasseg", type=Path, help="FASSEG folder holding V1/ (e.g. ../shared/data/fasseg)")
+    parser.add_argument("--out", type=Path, default=Path("bench.json"), help="where to write the figures as JSON")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--scaling", type=int, nargs="*", default=[100, 1000],
+                        help="numbers of generated 0.25 MP images for the scaling stage")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few images and tiny models: checks that the benchmark runs; the figures mean nothing")
+    parser.add_argument("--run-stage", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run_stage:
+        _run_job(args.run_stage)
+        return 0
+    if args.fasseg is None or not (args.fasseg / "V1").is_dir():
+        parser.error(f"--fasseg must name a FASSEG folder holding V1/, got {args.fasseg}")
+    with tempfile.TemporaryDirectory(prefix="faceseg-bench-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        results = run(args.fasseg.resolve(), work, tuple(args.scaling), quick=args.quick)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(format_table(results))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
