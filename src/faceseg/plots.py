@@ -161,6 +161,8 @@ def photo_overlay(image, labels, class_names, colours, out_png, landmarks=None, 
         ax.axis("off")
     if landmarks is not None:
         axes[0].scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="lime", linewidths=0)
+        axes[0].set_xlim(-0.5, w - 0.5)  # points on the edge must not widen the panel
+        axes[0].set_ylim(h - 0.5, -0.5)
     class_legend(axes[1], class_names, colours, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.suptitle(title, fontsize=10)
     _save(fig, out_png)
