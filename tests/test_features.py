@@ -62,6 +62,17 @@ def test_sampled_pixels_equal_dense_pass(image, points, rng):
     np.testing.assert_array_equal(sampled, dense[coords[:, 0], coords[:, 1]])
 
 
+@pytest.mark.parametrize("band_pixels", [52 * 16, 52 * 23])
+def test_sampled_pixels_in_bands_equal_one_pass(image, points, rng, band_pixels):
+    """Large images are sampled band by band (bounded memory); the values are those of one pass."""
+    coords = np.stack([rng.integers(0, 40, 300), rng.integers(0, 52, 300)], axis=1)
+    one_pass = compute_features(image, FULL, coords=coords, landmarks=points)
+    banded = compute_features(image, FULL, coords=coords, landmarks=points, band_pixels=band_pixels)
+    np.testing.assert_allclose(banded, one_pass, rtol=0, atol=2e-5)
+    none = compute_features(image, FULL, coords=np.zeros((0, 2), int), landmarks=points, band_pixels=band_pixels)
+    assert none.shape == (0, one_pass.shape[1])
+
+
 @pytest.mark.parametrize("tile", [7, 16, 33])
 def test_tiles_equal_whole_image(image, points, tile):
     whole = compute_features(image, FULL, landmarks=points)
@@ -214,6 +225,15 @@ def test_halo_covers_the_largest_window():
     assert feature_halo({"hog": {"cell_sizes": [8, 32]}}) >= 16
     assert feature_halo({"patch_histogram": {"patch_sizes": [64]}}) >= 32
     assert feature_halo({"location": {}}) == 0
+
+
+def test_real_image_sampled_in_bands(fasseg_root, rng):
+    img = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    cfg = {k: v for k, v in FULL.items() if k != "landmarks"}
+    coords = np.stack([rng.integers(0, img.shape[0], 2000), rng.integers(0, img.shape[1], 2000)], axis=1)
+    one_pass = compute_features(img, cfg, coords=coords)
+    banded = compute_features(img, cfg, coords=coords, band_pixels=40_000)  # bands of 110 rows
+    np.testing.assert_allclose(banded, one_pass, rtol=0, atol=2e-5)
 
 
 def test_real_image_tiles(fasseg_root):

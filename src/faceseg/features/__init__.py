@@ -99,7 +99,13 @@ def _check_landmarks(config, landmarks):
         raise ValueError("this feature configuration includes 'landmarks' but no landmarks were given")
 
 
-def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=None) -> np.ndarray:
+#: The sampled-pixel path works on bands of rows of about this many pixels, so
+#: its memory does not grow with the image (a 4 MP photo: ~8 bands).
+BAND_PIXELS = 500_000
+
+
+def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=None,
+                     band_pixels: int = BAND_PIXELS) -> np.ndarray:
     """Compute per-pixel features of an RGB uint8 image.
 
     Parameters
@@ -111,6 +117,9 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
         make this cheaper than a dense pass.
     landmarks : optional (K, 2) array of ``(x, y)`` landmarks, required by the
         ``landmarks`` group.
+    band_pixels : with ``coords``, images larger than this are processed in
+        bands of rows (plus the halo the window features need), which bounds
+        memory and gives the same values as one pass.
 
     Returns
     -------
@@ -127,8 +136,31 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
     h, w = image.shape[:2]
     if coords.size and (coords.min() < 0 or coords[:, 0].max() >= h or coords[:, 1].max() >= w):
         raise ValueError(f"coords fall outside the {w}x{h} image")
-    ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks)
-    return _compute(ctx, config)
+    if len(coords) == 0:
+        n_landmarks = None if landmarks is None else len(landmarks)
+        return np.zeros((0, len(feature_names(config, n_landmarks))), np.float32)
+    if h * w <= band_pixels:
+        ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks)
+        return _compute(ctx, config)
+    return _compute_in_bands(image, config, coords, landmarks, max(16, band_pixels // w))
+
+
+def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    pad = feature_halo(config)
+    out = None
+    for r0 in range(0, h, band_rows):
+        r1 = min(r0 + band_rows, h)
+        inside = np.flatnonzero((coords[:, 0] >= r0) & (coords[:, 0] < r1))
+        if inside.size == 0:
+            continue
+        y0, y1 = max(r0 - pad, 0), min(r1 + pad, h)
+        ctx = PixelContext(image[y0:y1], coords[inside, 0] - y0, coords[inside, 1], (y0, 0), (h, w), landmarks)
+        values = _compute(ctx, config)
+        if out is None:
+            out = np.empty((len(coords), values.shape[1]), np.float32)
+        out[inside] = values
+    return out
 
 
 def compute_features_tile(image, config, rows, cols, landmarks=None) -> np.ndarray:
