@@ -178,7 +178,8 @@ def compute_features_tile(image, config, rows, cols, landmarks=None) -> np.ndarr
     pad = feature_halo(config)
     y0, y1, x0, x1 = max(r0 - pad, 0), min(r1 + pad, h), max(c0 - pad, 0), min(c1 + pad, w)
     ys, xs = np.mgrid[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-    ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks)
+    rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0)
+    ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect)
     return _compute(ctx, config).reshape(r1 - r0, c1 - c0, -1)
 
 

@@ -17,13 +17,17 @@ class PixelContext:
     falls on the real image border only, which makes tiles equal the whole image.
     """
 
-    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None):
+    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None):
         self.image = np.ascontiguousarray(image)
         self.ys = np.asarray(ys, dtype=np.intp)
         self.xs = np.asarray(xs, dtype=np.intp)
         self.origin = (int(origin[0]), int(origin[1]))
         self.full_shape = tuple(full_shape) if full_shape is not None else self.image.shape[:2]
         self.landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
+        # ``(y0, y1, x0, x1)`` when the query pixels are exactly that rectangle of
+        # the crop in row-major order (a dense tile): window means then come from
+        # OpenCV box filters over the crop instead of integral-image lookups.
+        self.rect = rect
         self._cache: dict = {}
 
     @property
@@ -76,6 +80,8 @@ class PixelContext:
         The window is clipped to the crop and the mean is over the pixels inside.
         Returns ``(n, C)`` float32.
         """
+        if self.rect is not None:
+            return self._dense_box_mean(channels, size)
         table = self.integral(key, channels)
         h, w = table.shape[0] - 1, table.shape[1] - 1
         lo = size // 2
@@ -86,6 +92,21 @@ class PixelContext:
         total = table[y2, x2] - table[y1, x2] - table[y2, x1] + table[y1, x1]
         area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
         return (total / area[:, None]).astype(np.float32)
+
+    def _dense_box_mean(self, channels, size: int) -> np.ndarray:
+        # Same windows as the integral path: rows y - size//2 .. y - size//2 + size - 1
+        # (OpenCV's default anchor), zeros outside the crop, divided by the
+        # number of pixels inside. Sums in float64, as the integral images.
+        arr = np.asarray(channels(), dtype=np.float64)
+        h, w = arr.shape[:2]
+        sums = cv2.boxFilter(arr, cv2.CV_64F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        counts = self.cached(("box_counts", size), lambda: cv2.boxFilter(
+            np.ones((h, w)), cv2.CV_64F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT))
+        y0, y1, x0, x1 = self.rect
+        if sums.ndim == 2:
+            sums = sums[..., None]
+        mean = sums[y0:y1, x0:x1] / counts[y0:y1, x0:x1, None]
+        return mean.reshape(self.n, -1).astype(np.float32)
 
     def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Query pixels in full-image coordinates ``(y, x)``."""
