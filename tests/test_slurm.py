@@ -131,7 +131,9 @@ def test_cancelled_job_then_rerun_gives_the_same_metrics(cluster, slurm_run, loc
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0, "the run did not fail after its job was cancelled"
-    assert f"SLURM-jobid '{cancelled}'" in output or f"jobid {cancelled}" in output, output[-4000:]
+    failure = re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: '(\w+)'", output)
+    assert failure, output[-4000:]
+    print(f"cancelled job {cancelled}: SLURM status {failure[1]}")
     assert not (workdir / "results/models/fasseg/default/rf.joblib").exists()
     rerun, output = run_slurm(workdir)
     assert rerun.returncode == 0, output[-6000:]
