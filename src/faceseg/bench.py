@@ -338,6 +338,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
 
 def _upscaled(item, work: Path, mp: float):
     import cv2
+    import numpy as np
 
     from faceseg.datasets import FASSEG, read_labels
     from faceseg.io import read_image, read_landmarks, write_landmarks, write_png
@@ -348,8 +349,6 @@ def _upscaled(item, work: Path, mp: float):
     out = {k: str(work / f"4mp.{k}.png") for k in ("image", "labels")}
     out["landmarks"] = str(work / "4mp.txt")
     write_png(out["image"], cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC))
-    import numpy as np
-
     big = cv2.resize(labels, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
     write_png(out["labels"], np.array(FASSEG.colours, np.uint8)[big])
     write_landmarks(out["landmarks"], read_landmarks(item["landmarks"]) * f)

@@ -48,10 +48,7 @@ def _segment(args) -> int:
 
 
 def model_summary(model, metrics_path=None) -> dict:
-    from faceseg.features import feature_groups
-    from faceseg.steps import model_landmark_count
-
-    groups = Counter(feature_groups(model.feature_config, model_landmark_count(model)))
+    groups = Counter(model.feature_groups())
     summary = {
         "file": model.source,
         "kind": model.kind,
@@ -62,7 +59,7 @@ def model_summary(model, metrics_path=None) -> dict:
         "n_features": len(model.feature_names),
         "features_per_group": dict(groups),
         "feature_config": model.feature_config,
-        "landmarks_per_image": model_landmark_count(model),
+        "landmarks_per_image": model.n_landmarks,
         "params": model.params,
         "training_images": len(model.info.get("training_images", [])),
         "skipped_training_images": model.info.get("skipped_training_images", []),

@@ -121,6 +121,17 @@ class PixelClassifier:
     source: str | None = field(default=None, compare=False)  # the file it was loaded from, for messages
     _torch_module: object = field(default=None, repr=False, compare=False)
 
+    @property
+    def n_landmarks(self) -> int | None:
+        """Landmarks per image its features were computed from (None: no landmark features)."""
+        return sum(name.startswith("lm_dx_") for name in self.feature_names) or None
+
+    def feature_groups(self) -> list[str]:
+        """The feature group of each of its input channels."""
+        from faceseg.features import feature_groups
+
+        return feature_groups(self.feature_config, self.n_landmarks)
+
     # -- checks -------------------------------------------------------------
     def check_features(self, names) -> None:
         names = list(names)

@@ -6,9 +6,6 @@ Every figure that shows classes carries a legend in the dataset's colours
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on cluster nodes
@@ -16,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from faceseg.datasets import get_dataset  # noqa: E402
 from faceseg.io import atomic_output  # noqa: E402
 from faceseg.segment import NOT_SEGMENTED  # noqa: E402
 
@@ -110,13 +106,10 @@ def overlay_figure(image, truth, prediction, class_names, colours, out_png, titl
 
 def importance_by_group(model) -> dict[str, float]:
     """A tree model's impurity-based feature importance, summed over each feature group."""
-    from faceseg.features import feature_groups
-
     importances = getattr(model.estimator, "feature_importances_", None)
     if importances is None:
         raise ValueError(f"{model.kind} model has no feature importances (only the random forest has)")
-    n_landmarks = sum(name.startswith("lm_dx_") for name in model.feature_names) or None
-    groups = feature_groups(model.feature_config, n_landmarks)
+    groups = model.feature_groups()
     if len(groups) != len(importances):
         raise ValueError("the model's feature configuration does not give its number of features")
     totals: dict[str, float] = {}
@@ -136,15 +129,6 @@ def importance_bars(totals: dict[str, float], counts: dict[str, int], out_png, t
     ax.set_xlabel("impurity importance, summed over the group's channels")
     ax.set_title(title)
     _save(fig, out_png)
-
-
-def load_metrics(paths) -> dict[str, dict]:
-    return {str(p): json.loads(Path(p).read_text()) for p in paths}
-
-
-def dataset_classes(dataset: str):
-    spec = get_dataset(dataset)
-    return list(spec.class_names), list(spec.colours)
 
 
 def photo_overlay(image, labels, class_names, colours, out_png, landmarks=None, title: str = "",

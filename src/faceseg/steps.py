@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -264,8 +265,7 @@ def plot_iou_comparison(metrics_jsons, out_png, dataset: str) -> None:
     for path in metrics_jsons:
         m = json.loads(Path(path).read_text())
         runs[f"{m.get('experiment', '?')} / {m.get('model', '?')}"] = m
-    class_names, _ = plots.dataset_classes(dataset)
-    plots.iou_bars(runs, class_names, out_png, f"{dataset}: per-class IoU on the evaluation split")
+    plots.iou_bars(runs, get_dataset(dataset).class_names, out_png, f"{dataset}: per-class IoU on the evaluation split")
 
 
 def rank_images_by_iou(confusion_paths, class_names) -> list[tuple[str, float]]:
@@ -313,10 +313,7 @@ def plot_feature_importance(model_path, out_png) -> dict[str, float]:
 
     model = load_model(model_path)
     totals = plots.importance_by_group(model)
-    counts = {g: 0 for g in totals}
-    n_landmarks = sum(name.startswith("lm_dx_") for name in model.feature_names) or None
-    for g in features.feature_groups(model.feature_config, n_landmarks):
-        counts[g] += 1
+    counts = Counter(model.feature_groups())
     title = " / ".join(str(model.info[k]) for k in ("dataset", "experiment") if k in model.info)
     plots.importance_bars(totals, counts, out_png, f"{title} / {model.kind}: feature importance by group")
     return totals
@@ -324,18 +321,13 @@ def plot_feature_importance(model_path, out_png) -> dict[str, float]:
 
 # -- a new photo ---------------------------------------------------------------
 
-def model_landmark_count(model) -> int | None:
-    """Landmarks per image the model's features were computed from (None: no landmark features)."""
-    n = sum(name.startswith("lm_dx_") for name in model.feature_names)
-    return n or None
-
-
 def reframe_photo(image, landmarks, framing: dict, feature_config: dict):
     """Crop and resize a photo so that its face sits where, and at the size, it did in the training images.
 
-    Returns ``(image, landmarks, box)``: the reframed picture, its landmarks,
-    and ``box = (x0, y0, x1, y1)``, the crop in photo pixels (it may extend
-    past the photo's edges, which are replicated there).
+    Returns ``(image, landmarks, box, zoom)``: the reframed picture, its
+    landmarks, ``box = (x0, y0, x1, y1)``, the crop in photo pixels (it may
+    extend past the photo's edges, which are replicated there), and the scale
+    factor applied to the crop.
     """
     import cv2
 
@@ -353,7 +345,7 @@ def reframe_photo(image, landmarks, framing: dict, feature_config: dict):
     size = (max(16, int(round(crop_w * zoom))), max(16, int(round(crop_h * zoom))))
     resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
     moved = (np.asarray(landmarks, np.float64) - (x0, y0)) * (size[0] / crop_w, size[1] / crop_h)
-    return resized, moved, (x0, y0, x1, y1)
+    return resized, moved, (x0, y0, x1, y1), zoom
 
 
 def _labels_back(labels, box, shape):
@@ -383,7 +375,7 @@ def segment_photo(model, photo_path, out_dir, landmark_path=None, detector=None,
 
     photo_path = Path(photo_path)
     image = read_image(photo_path)
-    n_points = model_landmark_count(model)
+    n_points = model.n_landmarks
     result = {"photo": str(photo_path), "faces_found": None, "landmarks": None}
     landmarks = None
     if n_points is not None:
@@ -411,11 +403,10 @@ def segment_photo(model, photo_path, out_dir, landmark_path=None, detector=None,
     if reframe and framing and landmarks is not None:
         # The features have fixed pixel scales (windows, HOG cells) and image-relative
         # locations: a face far smaller or larger than in training would not be recognised.
-        picture, moved, box = reframe_photo(image, landmarks, framing, model.feature_config)
+        picture, moved, box, zoom = reframe_photo(image, landmarks, framing, model.feature_config)
         labels = _labels_back(segment_image(model, picture, moved, tile_size=tile_size, threads=threads), box,
                               image.shape)
-        result["reframed"] = {"box": list(box), "zoom": round(framing["scale"] / face_frame_of(
-            landmarks, model.feature_config)["scale"], 3)}
+        result["reframed"] = {"box": list(box), "zoom": round(zoom, 3)}
     else:
         labels = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
     class_names = model.class_names
