@@ -242,3 +242,59 @@ def test_real_image_tiles(fasseg_root):
     whole = compute_features(img, cfg)
     tile = compute_features_tile(img, cfg, (100, 164), (200, 264))
     np.testing.assert_allclose(tile, whole[100:164, 200:264], atol=2e-5)
+
+
+def _face_with_elliptic_mouth():
+    """68 points: eyes 20 px apart (face scale 20), the mouth points on an ellipse of semi-axes 20 x 10 at (50, 60)."""
+    pts = np.full((68, 2), 50.0)
+    pts[:17] = np.stack([np.linspace(10, 90, 17), np.full(17, 70.0) + np.linspace(-5, 5, 17) ** 2], 1)  # jaw
+    pts[36:42] = (40, 30)
+    pts[42:48] = (60, 30)
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    pts[48:68] = np.stack([50 + 20 * np.cos(t), 60 + 10 * np.sin(t)], 1)
+    return pts
+
+
+@pytest.mark.parametrize("k", [68, 106])
+def test_landmark_parts_names(k):
+    names = feature_names({"landmark_parts": {}}, n_landmarks=k)
+    assert len(names) == 3 * 8 and "part_mouth_d2" in names and "part_eye_left_u" in names
+    assert len(set(names)) == len(names)
+
+
+def test_landmark_parts_need_a_known_layout():
+    with pytest.raises(ValueError, match=r"known landmark layout \(\[68, 106\] points\), got 5 points"):
+        feature_names({"landmark_parts": {}}, n_landmarks=5)
+    with pytest.raises(ValueError, match=r"landmark_parts.margin must be a number in \(0, 1\], got 0"):
+        resolve_config({"landmark_parts": {"margin": 0}})
+
+
+def test_landmark_parts_mouth_ellipse_values():
+    pts = _face_with_elliptic_mouth()
+    cfg = {"landmark_parts": {"margin": 0.1}}
+    names = feature_names(cfg, 68)
+    img = np.zeros((100, 100, 3), np.uint8)
+    # pixels (row, col): the mouth centre, 10 px right of it, 5 px below it
+    f = compute_features(img, cfg, coords=np.array([[60, 50], [60, 60], [65, 50]]), landmarks=pts)
+    vals = [dict(zip(names, row)) for row in f]
+    # Points evenly on the ellipse: variances a^2/2 = 200 and b^2/2 = 50, plus (0.1 * 20)^2 = 4.
+    major, minor = np.sqrt(204.0), np.sqrt(54.0)
+    assert vals[0]["part_mouth_d2"] == pytest.approx(0, abs=1e-6)
+    assert vals[1]["part_mouth_u"] == pytest.approx(10 / major, rel=1e-4)  # major axis points right
+    assert vals[1]["part_mouth_v"] == pytest.approx(0, abs=1e-4)
+    assert vals[2]["part_mouth_v"] == pytest.approx(5 / minor, rel=1e-4)  # minor axis points down
+    assert vals[2]["part_mouth_d2"] == pytest.approx(25 / 54, rel=1e-4)
+    # The eyes' points coincide: the margin alone gives them a width of 2 px.
+    assert vals[0]["part_eye_left_d2"] == pytest.approx(((50 - 40) ** 2 + (60 - 30) ** 2) / 4, rel=1e-4)
+
+
+def test_landmark_parts_tiles_equal_whole_image(rng):
+    pts = _face_with_elliptic_mouth()
+    img = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    cfg = {"location": {}, "landmark_parts": {}}
+    whole = compute_features(img, cfg, landmarks=pts)
+    tile = compute_features_tile(img, cfg, (30, 70), (20, 64), landmarks=pts)
+    np.testing.assert_array_equal(tile, whole[30:70, 20:64])
+    coords = np.stack([rng.integers(0, 100, 50), rng.integers(0, 100, 50)], axis=1)
+    np.testing.assert_array_equal(compute_features(img, cfg, coords=coords, landmarks=pts),
+                                  whole[coords[:, 0], coords[:, 1]])

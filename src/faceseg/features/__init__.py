@@ -21,7 +21,14 @@ from types import ModuleType
 
 import numpy as np
 
-from faceseg.features import colour, hog, landmarks, location, patch_histogram
+from faceseg.features import (
+    colour,
+    hog,
+    landmark_parts,
+    landmarks,
+    location,
+    patch_histogram,
+)
 from faceseg.features._context import PixelContext
 
 
@@ -41,6 +48,7 @@ GROUPS = {
         FeatureGroup("hog", hog),
         FeatureGroup("patch_histogram", patch_histogram),
         FeatureGroup("landmarks", landmarks, needs_landmarks=True),
+        FeatureGroup("landmark_parts", landmark_parts, needs_landmarks=True),
     )
 }
 
