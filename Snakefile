@@ -25,5 +25,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         all_reports(),
+        all_summaries(),
         all_figures(),
     default_target: True

@@ -23,7 +23,14 @@ def test_bench_quick_runs_and_writes_every_stage(tmp_path, fasseg_root):
         assert key in stages, key
         assert stages[key]["peak_rss_mb"] > 50 and stages[key]["wall_s"] > 0
     assert stages["merge_x10"]["rows"] == 10 * stages["merge"]["rows"]
-    assert results["n_features"] == 248
+    import yaml
+
+    from conftest import REPO
+    from faceseg.features import feature_names
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert results["experiment"] == "best"
+    assert results["n_features"] == len(feature_names(config["experiments"]["best"]["features"], 68))
     assert set(results["ratios"]) >= {"dense_vs_skimage_1_thread", "mlp_rss_x10_vs_x1", "scaling_time_per_image"}
     assert "| dense_features_1_thread" in proc.stdout
 

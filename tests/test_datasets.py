@@ -124,3 +124,49 @@ def test_config_readings(lapa_root, fasseg_root):
     lapa = {**base, "dataset": "lapa", "lapa_root": str(lapa_root)}
     assert n_landmarks(lapa) == 106 and len(split_records(lapa, "test")) == 2
     assert n_landmarks({**lapa, "landmarks": {"lapa": "detected"}}) == 68
+
+
+def test_v3_person_holdout_is_person_disjoint(fasseg_root):
+    from faceseg.config import dataset_tag, split_records
+    from faceseg.datasets import fasseg_person, fasseg_pose
+
+    config = {"dataset": "fasseg", "fasseg_root": str(fasseg_root), "fasseg_version": "V3",
+              "max_images": {}, "v3_holdout_persons": [6, 7]}
+    train, test = split_records(config, "train"), split_records(config, "test")
+    assert {fasseg_person(r.image_id) for r in train} == {1, 2, 3, 4, 5}
+    assert {fasseg_person(r.image_id) for r in test} == {6, 7}
+    assert len(train) + len(test) == 182 and all(r.label_path is not None for r in test)
+    assert {fasseg_pose(r.image_id) for r in test} == {"-90", "-75", "-60", "-45", "-30", "-15", "0", "+15", "+30",
+                                                      "+45", "+60", "+75", "+90"}
+    assert dataset_tag(config) == "fasseg-V3" and dataset_tag({**config, "fasseg_version": "V1"}) == "fasseg"
+    with pytest.raises(ValueError, match=r"v3_holdout_persons \[9\] must be some, not all, of the persons"):
+        split_records({**config, "v3_holdout_persons": [9]}, "test")
+    with pytest.raises(ValueError, match="applies to dataset fasseg with fasseg_version V3 only"):
+        split_records({**config, "fasseg_version": "V1"}, "test")
+
+
+def test_fasseg_person_needs_a_pointing04_name():
+    from faceseg.datasets import fasseg_person
+
+    assert fasseg_person("+15/personne12152+0+15") == 12
+    with pytest.raises(InputError, match="1: not a Pointing'04 file name"):
+        fasseg_person("1")
+
+
+def test_experiment_models_override_the_top_level_models():
+    from faceseg.config import experiment_models
+
+    config = {
+        "models": {"rf": {"enabled": True, "n_estimators": 100}, "hgb": {"enabled": False, "max_iter": 200},
+                   "mlp": {"enabled": True, "epochs": 30}},
+        "experiments": {
+            "plain": {},
+            "tuned": {"models": {"rf": {"n_estimators": 10}, "hgb": {"enabled": True}, "mlp": {"enabled": False}}},
+            "typo": {"models": {"svm": {}}},
+        },
+    }
+    assert experiment_models(config, "plain") == {"rf": {"n_estimators": 100}, "mlp": {"epochs": 30}}
+    assert experiment_models(config, "tuned") == {"rf": {"n_estimators": 10}, "hgb": {"max_iter": 200}}
+    assert config["models"]["rf"] == {"enabled": True, "n_estimators": 100}, "the top-level entry was changed"
+    with pytest.raises(ValueError, match=r"experiments.typo.models: unknown model\(s\) \['svm'\]"):
+        experiment_models(config, "typo")

@@ -62,7 +62,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, fasseg_root):
     workdir = tmp_path_factory.mktemp("local")
-    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES)
+    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES, run_experiments=["default"])
     start = time.monotonic()
     snakemake(workdir)
     return workdir, time.monotonic() - start
@@ -71,7 +71,7 @@ def local_run(tmp_path_factory, fasseg_root):
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory, fasseg_root):
     workdir = tmp_path_factory.mktemp("slurm")
-    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES)
+    write_config(workdir, fasseg_root=str(fasseg_root), max_images=IMAGES, run_experiments=["default"])
     start = time.monotonic()
     proc, output = run_slurm(workdir)
     elapsed = time.monotonic() - start

@@ -78,6 +78,48 @@ def test_figures_and_snakemake_report(fasseg_run):
     assert planned_jobs(fasseg_run) == {}, "making the report changed the workflow's state"
 
 
+def test_summary_lists_every_experiment_and_model(fasseg_run):
+    import csv
+
+    reports = fasseg_run / "results/reports/fasseg"
+    with open(reports / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    ours = {(r["experiment"], r["model"], r["variant"]) for r in rows if r["source"] == "this run"}
+    configured = {("default", m) for m in MODELS} | {("grey-loc", "rf")}
+    assert {(e, m) for e, m, v in ours if v == "as configured"} == configured
+    # The tiny models smooth their probabilities, so each also has its per-pixel row.
+    assert {(e, m) for e, m, v in ours if v.startswith("per-pixel")} == configured
+    for r in rows:
+        if r["source"] == "this run" and r["variant"] == "as configured":
+            metrics = json.loads((reports / r["experiment"] / r["model"] / "metrics.json").read_text())
+            assert float(r["mean_iou"]) == pytest.approx(metrics["mean_iou"])
+    assert any("ICIP 2015" in r["source"] for r in rows if r["variant"] == "published")
+    md = (reports / "summary.md").read_text()
+    assert "| grey-loc | rf |" in md and "## Published results on this dataset" in md
+    forest = json.loads((reports / "grey-loc/rf/metrics.json").read_text())
+    assert forest["n_images"] == 2 and not (reports / "grey-loc/mlp").exists()
+
+
+def test_v3_person_split_writes_the_per_pose_table(tmp_path, fasseg_root):
+    import csv
+
+    write_config(tmp_path, fasseg_root=str(fasseg_root), fasseg_version="V3", v3_holdout_persons=[7],
+                 max_images={"train": 4, "test": 3}, run_experiments=["grey-loc"])
+    snakemake(tmp_path)
+    reports = tmp_path / "results/reports/fasseg-V3"
+    with open(reports / "per_pose.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    ours = [r for r in rows if r["experiment_model"] == "grey-loc / rf"]
+    # The first 3 images of person 7 by name: poses +15 (2 images) and +30.
+    assert [(r["pose"], r["n_images"]) for r in ours] == [("+15", "2"), ("+30", "1")]
+    assert all(0 <= float(r["recall_skin"]) <= 1 for r in ours)
+    assert any(r["pose"] == "0" and r["recall_eyes"] == "0.5874" for r in rows), "the published anchor row"
+    assert "| +15 | 2 |" in (reports / "per_pose.md").read_text()
+    assert (reports / "summary.md").is_file()
+    trained_on = json.loads((tmp_path / "results/features/fasseg-V3/grey-loc/train.zarr/zarr.json").read_text())
+    assert not [i for i in trained_on["attributes"]["image_ids"] if "personne07" in i], "person 7 is held out"
+
+
 def test_two_clean_runs_give_identical_metrics(fasseg_run, fasseg_root, tmp_path):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     snakemake(tmp_path)
@@ -94,9 +136,10 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     mlp_model = fasseg_run / "results/models/fasseg/default/mlp.joblib"
     mlp_before = mlp_model.stat().st_mtime_ns
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
+    # grey-loc sets its own n_estimators, so only the default experiment's forest reruns.
     assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_image": 2, "evaluate": 1, "plot_confusion": 1,
                                         "plot_overlays": 1, "plot_feature_importance": 1, "plot_iou_by_class": 1,
-                                        "all": 1}
+                                        "summarise": 1, "all": 1}
     snakemake(fasseg_run)
     assert mlp_model.stat().st_mtime_ns == mlp_before
     assert planned_jobs(fasseg_run) == {}
@@ -108,7 +151,7 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
     assert planned_jobs(fasseg_run) == {
         "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
         "segment_image": 6, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3, "plot_feature_importance": 1,
-        "plot_iou_by_class": 1, "all": 1,
+        "plot_iou_by_class": 1, "summarise": 1, "all": 1,
     }
 
 
@@ -163,7 +206,8 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
 @pytest.mark.parametrize("case, overrides, message", [
     ("unknown dataset", {"dataset": "celeba"}, "ValidationError: 'celeba' is not one of ['fasseg', 'lapa']"),
     ("unknown experiment", {"run_experiments": ["nope"]},
-     "run_experiments names unknown experiment 'nope'; defined experiments: ['default']"),
+     "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'default', 'grey-loc', "
+     "'icip2015', 'landmarks', 'rees2019-grey-loc', 'rees2019-rgb-loc-hog']"),
     ("wrong type", {"segmentation": {"tile_size": "big"}}, "ValidationError: 'big' is not of type 'integer'"),
     ("missing split folder", {"fasseg_root": "{tmp}/nothere"}, "{tmp}/nothere/V1/Test_RGB: missing split folder"),
     ("empty split folder", {"fasseg_root": "{tmp}/empty"}, "{tmp}/empty/V1/Test_RGB: split folder holds no images"),

@@ -23,8 +23,15 @@ TINY = {
                 "landmarks": {},
             },
             "sampling": {"samples_per_image": 1500, "seed": 0},
-        }
+        },
+        # A second, cheap experiment that trains only a small forest: per-experiment model settings.
+        "grey-loc": {
+            "features": {"colour": {"spaces": ["grey"]}, "location": {}},
+            "sampling": {"samples_per_image": 1500, "seed": 0},
+            "models": {"rf": {"n_estimators": 5}, "hgb": {"enabled": False}, "mlp": {"enabled": False}},
+        },
     },
+    "run_experiments": ["default", "grey-loc"],
     "models": {
         "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
         "hgb": {"enabled": True, "max_iter": 15, "seed": 0},

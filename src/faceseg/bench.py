@@ -1,11 +1,11 @@
 """Performance benchmark on real FASSEG images: speed per megapixel, peak memory per stage, scaling.
 
-    python -m faceseg.bench --fasseg ../shared/data/fasseg [--out bench.json] [--scaling 100 1000]
+    python -m faceseg.bench --fasseg ../shared/data/fasseg [--experiment best] [--out bench.json] [--scaling 100 1000]
 
 Every stage runs in a fresh Python process (as a Snakemake job does), so its
 peak RSS is its own, imports included. Figures are printed as a table and
-written as JSON. The feature set and model parameters are the default
-experiment's, from config.yaml.
+written as JSON. The feature set and model parameters are those of one
+experiment of config.yaml (``--experiment``, default ``best``).
 """
 
 from __future__ import annotations
@@ -265,27 +265,34 @@ def _generated_items(sources, n: int, work: Path, side: int = 500):
 
 
 def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n_segment: int = 5,
-        quick: bool = False) -> dict:
+        quick: bool = False, experiment_name: str = "best") -> dict:
     """All stages. ``quick``: a few images and tiny models, to check that the benchmark runs (figures meaningless)."""
     import yaml
 
+    from faceseg.config import MODEL_NAMES, model_settings
     from faceseg.features import feature_names, resolve_config
 
     config = yaml.safe_load(REPO_CONFIG.read_text())
+    if experiment_name not in config["experiments"]:
+        raise ValueError(f"--experiment {experiment_name!r} is not in config.yaml; "
+                         f"defined experiments: {sorted(config['experiments'])}")
+    experiment = config["experiments"][experiment_name]
+    model_params = {kind: model_settings(config, experiment_name, kind) for kind in MODEL_NAMES}
+    for params in model_params.values():
+        params.pop("enabled")
     big_mp = 4.0
     if quick:
         n_dense, n_segment, big_mp = 2, 1, 0.5
-        config["experiments"]["default"]["sampling"]["samples_per_image"] = 500
-        config["models"]["rf"]["n_estimators"] = 4
-        config["models"]["hgb"]["max_iter"] = 5
-        config["models"]["mlp"]["epochs"] = 1
-    experiment = config["experiments"]["default"]
+        experiment["sampling"]["samples_per_image"] = 500
+        model_params["rf"]["n_estimators"] = 4
+        model_params["hgb"]["max_iter"] = 5
+        model_params["mlp"]["epochs"] = 1
     features = resolve_config(experiment["features"])
     sampling = experiment["sampling"]
     cores = os.cpu_count() or 1
     train = _fasseg_items(fasseg_root, "train", work, 3 if quick else None)
     test = _fasseg_items(fasseg_root, "test", work, n_segment)
-    results = {"machine": {"cores": cores, "python": sys.version.split()[0]},
+    results = {"machine": {"cores": cores, "python": sys.version.split()[0]}, "experiment": experiment_name,
                "n_features": len(feature_names(features, 68)), "stages": {}}
     stages = results["stages"]
 
@@ -304,7 +311,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
     record("merge", "merge", stores=store_paths, out_store=str(work / "train.zarr"))
     models = {}
     for kind in ("rf", "hgb", "mlp"):
-        params = {k: v for k, v in config["models"][kind].items() if k != "enabled"}
+        params = dict(model_params[kind])
         if kind == "mlp":
             params["device"] = "cpu"
         models[kind] = str(work / f"{kind}.joblib")
@@ -317,13 +324,12 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
            sampling=sampling, out_dir=str(work / "stores_4mp"))
     # Memory against the size of the training store: the same stores merged 10 times over.
     record("merge_x10", "merge", stores=store_paths, out_store=str(work / "train_x10.zarr"), repeat=10)
-    mlp_params = {k: v for k, v in config["models"]["mlp"].items() if k != "enabled"} | {"device": "cpu", "epochs": 2}
+    mlp_params = model_params["mlp"] | {"device": "cpu", "epochs": 2}
     record("train_mlp_2_epochs", "train", kind="mlp", store=str(work / "train.zarr"), out_model=str(work / "m1.joblib"),
            params=mlp_params, threads=cores)
     record("train_mlp_2_epochs_x10", "train", kind="mlp", store=str(work / "train_x10.zarr"),
            out_model=str(work / "m10.joblib"), params=mlp_params, threads=cores)
-    rf_cap = {k: v for k, v in config["models"]["rf"].items() if k != "enabled"} | {"max_train_samples": 100000,
-                                                                                  "n_estimators": 4 if quick else 20}
+    rf_cap = model_params["rf"] | {"max_train_samples": 100000, "n_estimators": 4 if quick else 20}
     record("train_rf_20_trees_cap_100k", "train", kind="rf", store=str(work / "train.zarr"),
            out_model=str(work / "r1.joblib"), params=rf_cap, threads=cores)
     record("train_rf_20_trees_cap_100k_x10", "train", kind="rf", store=str(work / "train_x10.zarr"),
@@ -374,7 +380,7 @@ def _derive(results, cores, scaling):
 
 def format_table(results) -> str:
     lines = [f"faceseg benchmark: {results['machine']['cores']} cores, {results['n_features']} features "
-             "(default experiment)", "",
+             f"(experiment {results.get('experiment', '?')})", "",
              f"| {'stage':34s} | {'s/MP':>8s} | {'other':>26s} | {'wall s':>8s} | {'peak RSS MB':>11s} |",
              f"| {'-' * 34} | {'-' * 7}: | {'-' * 25}: | {'-' * 7}: | {'-' * 10}: |"]
     for key, r in results["stages"].items():
@@ -398,6 +404,8 @@ def format_table(results) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceseg.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--fasseg", type=Path, help="FASSEG folder holding V1/ (e.g. ../shared/data/fasseg)")
+    parser.add_argument("--experiment", default="best", help="experiment of config.yaml whose features and models "
+                        "are measured (default: best)")
     parser.add_argument("--out", type=Path, default=Path("bench.json"), help="where to write the figures as JSON")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--scaling", type=int, nargs="*", default=[100, 1000],
@@ -414,7 +422,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="faceseg-bench-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = run(args.fasseg.resolve(), work, tuple(args.scaling), quick=args.quick)
+        results = run(args.fasseg.resolve(), work, tuple(args.scaling), quick=args.quick,
+                      experiment_name=args.experiment)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(format_table(results))
     print(f"\nwritten to {args.out}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from faceseg.datasets import get_dataset, list_images
+import copy
+
+from faceseg.datasets import fasseg_person, get_dataset, list_images
+
+MODEL_NAMES = ("rf", "hgb", "mlp")
 
 #: Where download_fasseg puts the repository when no fasseg_root is configured.
 DOWNLOADED_FASSEG = "resources/fasseg"
@@ -28,8 +32,64 @@ def n_landmarks(config: dict) -> int | None:
     return get_dataset(config["dataset"]).n_landmarks
 
 
+def dataset_tag(config: dict) -> str:
+    """The name of the configured dataset in output paths: ``fasseg`` (V1), ``fasseg-V2``, ``fasseg-V3``, ``lapa``."""
+    if config["dataset"] == "fasseg" and config["fasseg_version"] != "V1":
+        return f"fasseg-{config['fasseg_version']}"
+    return config["dataset"]
+
+
+def holdout_persons(config: dict) -> list[int] | None:
+    """FASSEG V3 persons held out of the training part as the evaluation split (None: use the Test part)."""
+    persons = config.get("v3_holdout_persons")
+    if persons and not (config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"):
+        raise ValueError("v3_holdout_persons applies to dataset fasseg with fasseg_version V3 only")
+    return persons or None
+
+
 def split_records(config: dict, split: str):
-    """The images of a split, capped by ``max_images``."""
-    records = list_images(config["dataset"], dataset_root(config), split, config["fasseg_version"])
+    """The images of a split, capped by ``max_images``.
+
+    With ``v3_holdout_persons``, FASSEG V3's training part is split by person:
+    ``test`` is the held-out persons' images and ``train`` the others', so no
+    person is in both.
+    """
+    persons = holdout_persons(config)
+    if persons is None:
+        records = list_images(config["dataset"], dataset_root(config), split, config["fasseg_version"])
+    else:
+        if split not in ("train", "test"):
+            raise ValueError(f"v3_holdout_persons: unknown split {split!r}")
+        part = list_images("fasseg", dataset_root(config), "train", "V3")
+        held_out = set(persons)
+        found = {fasseg_person(r.image_id) for r in part}
+        if not held_out <= found or held_out == found:
+            raise ValueError(f"v3_holdout_persons {sorted(held_out)} must be some, not all, of the persons "
+                             f"of the V3 training part {sorted(found)}")
+        records = [r for r in part if (fasseg_person(r.image_id) in held_out) == (split == "test")]
     cap = config["max_images"].get(split)
     return records[:cap] if cap else records
+
+
+def experiment_models(config: dict, name: str) -> dict[str, dict]:
+    """``{model: parameters}`` of the models an experiment trains.
+
+    An experiment's ``models`` entry overrides the top-level ``models`` key by
+    key (``enabled`` included), so an experiment can tune or add a model
+    without touching the others.
+    """
+    out = {}
+    for model in MODEL_NAMES:
+        params = model_settings(config, name, model)
+        if params.pop("enabled"):
+            out[model] = params
+    return out
+
+
+def model_settings(config: dict, name: str, model: str) -> dict:
+    """The top-level ``models.<model>`` entry with experiment ``name``'s overrides (``enabled`` included)."""
+    overrides = config["experiments"][name].get("models") or {}
+    unknown = set(overrides) - set(MODEL_NAMES)
+    if unknown:
+        raise ValueError(f"experiments.{name}.models: unknown model(s) {sorted(unknown)}; known: {list(MODEL_NAMES)}")
+    return {**copy.deepcopy(config["models"][model]), **copy.deepcopy(overrides.get(model) or {})}

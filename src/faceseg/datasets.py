@@ -123,6 +123,19 @@ def list_fasseg(root, version: str, split: str) -> list[ImageRecord]:
     return [ImageRecord(key, path, labels.get(key)) for key, path in images.items()]
 
 
+def fasseg_pose(image_id: str) -> str | None:
+    """The pose folder of a FASSEG V3 image id (``"+15/personne01..."`` -> ``"+15"``); None for V1/V2."""
+    return image_id.split("/")[0] if "/" in image_id else None
+
+
+def fasseg_person(image_id: str) -> int:
+    """The Pointing'04 person number of a FASSEG V3 image (``personne07...`` -> 7)."""
+    name = image_id.rsplit("/", 1)[-1]
+    if not (name.startswith("personne") and name[8:10].isdigit()):
+        raise InputError(f"{image_id}: not a Pointing'04 file name (personneNN...); cannot tell the person")
+    return int(name[8:10])
+
+
 def list_lapa(root, split: str) -> list[ImageRecord]:
     """List the images of a LaPa split (``train``, ``val`` or ``test``)."""
     if split not in LAPA.splits:

@@ -122,6 +122,11 @@ class PixelClassifier:
     _torch_module: object = field(default=None, repr=False, compare=False)
 
     @property
+    def smooths(self) -> bool:
+        """Whether predictions are spatially post-processed (Gaussian or guided filter on the probabilities)."""
+        return self.params.get("smooth_sigma", 0) > 0 or self.params.get("guided_radius", 0) > 0
+
+    @property
     def n_landmarks(self) -> int | None:
         """Landmarks per image its features were computed from (None: no landmark features)."""
         return sum(name.startswith("lm_dx_") for name in self.feature_names) or None

@@ -30,7 +30,13 @@ from faceseg.logutil import progress
 from faceseg.metrics import confusion_matrix, scores, write_reports
 from faceseg.models import TRAINERS, load_model
 from faceseg.sampling import balanced_sample, image_rng
-from faceseg.segment import NOT_SEGMENTED, colourise, segment_image
+from faceseg.segment import (
+    NOT_SEGMENTED,
+    colourise,
+    labels_from_proba,
+    predict_proba_image,
+    segment_image,
+)
 from faceseg.store import merge_stores, open_store, write_sample_store
 
 log = logging.getLogger(__name__)
@@ -208,10 +214,15 @@ def segment_test_image(
         pred = np.full(image.shape[:2], NOT_SEGMENTED, np.uint8)
         record["skipped"] = str(exc)
     else:
-        pred = segment_image(model, image, landmarks, tile_size=tile_size, threads=threads,
-                             progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+        proba = predict_proba_image(model, image, landmarks, tile_size, threads,
+                                    progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+        pred = labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
+                                 model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
         if labels is not None:
             record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
+            if model.smooths:
+                # The same probabilities without the spatial post-processing: its own row in the summary.
+                record["confusion_per_pixel"] = confusion_matrix(labels, proba.argmax(axis=-1), spec.n_classes).tolist()
     write_png(out_labels, pred)
     write_png(out_colour, colourise(pred, spec.palette()))
     with atomic_output(out_confusion) as tmp:
@@ -223,7 +234,8 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     """Sum per-image confusion matrices over a split and write the reports."""
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
-    skipped, n_images = [], 0
+    per_pixel = np.zeros_like(total)
+    skipped, n_images, n_per_pixel = [], 0, 0
     for path in confusion_paths:
         record = json.loads(Path(path).read_text())
         if record["skipped"]:
@@ -231,6 +243,9 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         elif record["confusion"] is not None:
             total += np.asarray(record["confusion"], dtype=np.int64)
             n_images += 1
+            if record.get("confusion_per_pixel") is not None:
+                per_pixel += np.asarray(record["confusion_per_pixel"], dtype=np.int64)
+                n_per_pixel += 1
     metrics = scores(total, spec.class_names)
     metrics = {
         **{k: metrics[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground")},
@@ -241,6 +256,11 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         "class_names": list(spec.class_names),
         **(info or {}),
     }
+    if n_per_pixel and n_per_pixel == n_images:
+        # Scores of the arg-max before spatial smoothing (the model without its post-processing).
+        plain = scores(per_pixel, spec.class_names)
+        metrics["per_pixel"] = {k: plain[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground",
+                                                      "per_class")}
     title = " / ".join(str(info[k]) for k in ("dataset", "experiment", "model") if info and k in info) or "metrics"
     write_reports(metrics, out_json, out_csv, out_md, title, out_html)
     return metrics

@@ -137,7 +137,7 @@ def _set(config: dict, assignment: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceseg.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="config.yaml")
-    parser.add_argument("--experiment", default="default")
+    parser.add_argument("--experiment", default="best")
     parser.add_argument("--model", choices=sorted(TRAINERS), default="mlp")
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)

@@ -5,9 +5,9 @@ from faceseg import config as _config
 from faceseg import features as _features
 from faceseg.datasets import get_dataset
 
-DATASET = config["dataset"]
-SPEC = get_dataset(DATASET)
-MODELS = [name for name in ("rf", "hgb", "mlp") if config["models"][name]["enabled"]]
+# The dataset's name in output paths (the {dataset} wildcard): fasseg, fasseg-V2, fasseg-V3 or lapa.
+DATASET = _config.dataset_tag(config)
+SPEC = get_dataset(config["dataset"])
 LANDMARK_SOURCE = _config.landmark_source(config)
 DOWNLOADED_FASSEG = _config.DOWNLOADED_FASSEG
 
@@ -18,11 +18,15 @@ for _name in config["run_experiments"]:
             f"defined experiments: {sorted(config['experiments'])}"
         )
     _features.resolve_config(config["experiments"][_name]["features"])  # parameter errors surface now
-if not MODELS:
-    raise ValueError("no model enabled: set models.<rf|hgb|mlp>.enabled to true")
+    if not _config.experiment_models(config, _name):
+        raise ValueError(
+            f"experiment {_name!r} trains no model: set models.<rf|hgb|mlp>.enabled "
+            f"(or experiments.{_name}.models.<model>.enabled) to true"
+        )
+_config.holdout_persons(config)
 
 wildcard_constraints:
-    dataset="fasseg|lapa",
+    dataset="fasseg|fasseg-V2|fasseg-V3|lapa",
     split="train|val|test",
     experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
     model="rf|hgb|mlp",
@@ -48,6 +52,16 @@ def experiment(name):
     return config["experiments"][name]
 
 
+def model_params(experiment_name, model):
+    """Parameters of ``model`` in an experiment: the top-level ``models`` entry with the experiment's overrides."""
+    return _config.experiment_models(config, experiment_name)[model]
+
+
+def runs():
+    """Every (experiment, model) pair the configuration asks for, in config order."""
+    return [(name, model) for name in config["run_experiments"] for model in _config.experiment_models(config, name)]
+
+
 def uses_landmarks(experiment_name):
     return _features.needs_landmarks(experiment(experiment_name)["features"])
 
@@ -66,12 +80,14 @@ def landmark_file(split, image_id, experiment_name):
 
 
 def all_reports():
-    return expand(
-        "results/reports/{dataset}/{experiment}/{model}/metrics.json",
-        dataset=DATASET,
-        experiment=config["run_experiments"],
-        model=MODELS,
-    )
+    return [f"results/reports/{DATASET}/{name}/{model}/metrics.json" for name, model in runs()]
+
+
+def all_summaries():
+    out = expand("results/reports/{dataset}/summary.{ext}", dataset=DATASET, ext=["md", "csv"])
+    if config["dataset"] == "fasseg" and config["fasseg_version"] == "V3":
+        out += expand("results/reports/{dataset}/per_pose.{ext}", dataset=DATASET, ext=["md", "csv"])
+    return out
 
 
 def eval_image_files():
@@ -83,18 +99,13 @@ def eval_image_files():
 
 
 def all_figures():
-    figures = expand(
-        "results/reports/{dataset}/{experiment}/{model}/{figure}",
-        dataset=DATASET,
-        experiment=config["run_experiments"],
-        model=MODELS,
-        figure=["confusion.png", "overlays"],
-    )
+    figures = [
+        f"results/reports/{DATASET}/{name}/{model}/{figure}"
+        for name, model in runs()
+        for figure in ("confusion.png", "overlays")
+    ]
     figures.append(f"results/reports/{DATASET}/iou_by_class.png")
-    if "rf" in MODELS:
-        figures += expand(
-            "results/reports/{dataset}/{experiment}/rf/feature_importance.png",
-            dataset=DATASET,
-            experiment=config["run_experiments"],
-        )
+    figures += [
+        f"results/reports/{DATASET}/{name}/rf/feature_importance.png" for name, model in runs() if model == "rf"
+    ]
     return figures

@@ -33,3 +33,62 @@ rule evaluate:
         "../envs/faceseg.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+rule summarise:
+    input:
+        lambda wc: all_reports(),
+    output:
+        md=report(
+            "results/reports/{dataset}/summary.md",
+            caption="../report/summary.rst",
+            category="{dataset} / all experiments",
+            labels={"figure": "summary (Markdown)"},
+        ),
+        csv=report(
+            "results/reports/{dataset}/summary.csv",
+            caption="../report/summary.rst",
+            category="{dataset} / all experiments",
+            labels={"figure": "summary (CSV)"},
+        ),
+    params:
+        descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
+    log:
+        "logs/summarise/{dataset}.log",
+    benchmark:
+        "benchmarks/summarise/{dataset}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/summarise.py"
+
+
+rule per_pose:
+    input:
+        lambda wc: [
+            f"results/predictions/{wc.dataset}/{name}/{model}/confusion/{image}.json"
+            for name, model in runs()
+            for image in records(config["eval_split"])
+        ],
+    output:
+        md="results/reports/{dataset}/per_pose.md",
+        csv="results/reports/{dataset}/per_pose.csv",
+    params:
+        runs=lambda wc: {
+            f"{name} / {model}": [
+                f"results/predictions/{wc.dataset}/{name}/{model}/confusion/{image}.json"
+                for image in records(config["eval_split"])
+            ]
+            for name, model in runs()
+        },
+        class_names=list(SPEC.class_names),
+    log:
+        "logs/per_pose/{dataset}.log",
+    benchmark:
+        "benchmarks/per_pose/{dataset}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/per_pose.py"

@@ -8,7 +8,7 @@ rule train_rf:
     output:
         "results/models/{dataset}/{experiment}/rf.joblib",
     params:
-        model=config["models"]["rf"],
+        model=lambda wc: model_params(wc.experiment, "rf"),
     log:
         "logs/train_rf/{dataset}/{experiment}.log",
     benchmark:
@@ -26,7 +26,7 @@ rule train_hgb:
     output:
         "results/models/{dataset}/{experiment}/hgb.joblib",
     params:
-        model=config["models"]["hgb"],
+        model=lambda wc: model_params(wc.experiment, "hgb"),
     log:
         "logs/train_hgb/{dataset}/{experiment}.log",
     benchmark:
@@ -44,7 +44,7 @@ rule train_mlp:
     output:
         "results/models/{dataset}/{experiment}/mlp.joblib",
     params:
-        model=config["models"]["mlp"],
+        model=lambda wc: model_params(wc.experiment, "mlp"),
     log:
         "logs/train_mlp/{dataset}/{experiment}.log",
     benchmark:

@@ -7,7 +7,7 @@ with rule_log(snakemake.log[0]):
         snakemake.output.metrics,
         snakemake.output.per_class,
         snakemake.output.report,
-        dataset=snakemake.wildcards.dataset,
+        dataset=snakemake.config["dataset"],
         info={k: snakemake.wildcards[k] for k in ("dataset", "experiment", "model")},
         out_html=snakemake.output.table,
     )

@@ -3,7 +3,7 @@ from faceseg.steps import extract_training_features
 
 with rule_log(snakemake.log[0]):
     extract_training_features(
-        dataset=snakemake.wildcards.dataset,
+        dataset=snakemake.config["dataset"],
         image_id=snakemake.wildcards.image,
         image_path=snakemake.input.image,
         label_path=snakemake.input.labels or None,

@@ -4,7 +4,7 @@ from faceseg.steps import segment_test_image
 with rule_log(snakemake.log[0]):
     segment_test_image(
         model_path=snakemake.input.model,
-        dataset=snakemake.wildcards.dataset,
+        dataset=snakemake.config["dataset"],
         image_id=snakemake.wildcards.image,
         image_path=snakemake.input.image,
         label_path=snakemake.input.labels or None,

@@ -8,5 +8,5 @@ with rule_log(snakemake.log[0]):
         out_model=snakemake.output[0],
         params=snakemake.params.model,
         threads=snakemake.threads,
-        info={"dataset": snakemake.wildcards.dataset, "experiment": snakemake.wildcards.experiment},
+        info={"dataset": snakemake.config["dataset"], "experiment": snakemake.wildcards.experiment},
     )

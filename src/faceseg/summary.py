@@ -1,0 +1,235 @@
+"""The summary tables: every experiment and model of a run beside the published numbers.
+
+``summary.md`` / ``summary.csv`` have one row per experiment x model (and a
+``per-pixel`` row where the model smooths its probabilities, so the effect of
+the spatial post-processing is visible), then the published rows on the same
+dataset with their citation and how their protocol differs. ``per_pose.md`` /
+``per_pose.csv`` (FASSEG V3) give per-class accuracy (recall) and IoU by pose.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceseg.datasets import fasseg_pose
+from faceseg.io import atomic_output
+from faceseg.metrics import scores
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """A published result, as reported (fractions; None where the paper gives none)."""
+
+    method: str
+    citation: str
+    protocol: str
+    pixel_accuracy: float | None = None
+    mean_iou: float | None = None
+    mean_f1: float | None = None
+    f1: dict = field(default_factory=dict)
+    iou: dict = field(default_factory=dict)
+
+
+KHAN_2015 = "K. Khan, M. Mauro, R. Leonardi, \"Multi-class semantic segmentation of faces\", ICIP 2015"
+KHAN_2017 = ("K. Khan, M. Mauro, P. Migliorati, R. Leonardi, \"Head pose estimation through multiclass face "
+             "segmentation\", ICME 2017")
+REES_2019 = "Rees, 2019: a reimplementation of Khan et al. (ICIP 2015)"
+
+#: Published results by dataset tag (see faceseg.config.dataset_tag).
+PUBLISHED: dict[str, list[PublishedResult]] = {
+    "fasseg": [
+        PublishedResult(
+            "HSV + patch histograms + HOG + location, random forest", KHAN_2015,
+            "same split (FASSEG Frontal01 = V1, 20 train / 50 test); accuracy reported as about 93%",
+            pixel_accuracy=0.93,
+        ),
+        PublishedResult(
+            "grey + location, random forest", REES_2019,
+            "training and test images mix V2 with frontal V3 images, padded to 600x600 (the padding is easy "
+            "background, which inflates pixel accuracy)",
+            pixel_accuracy=0.9345,
+        ),
+        PublishedResult(
+            "RGB + location + HOG, random forest", REES_2019,
+            "as the row above",
+            pixel_accuracy=0.9451,
+            f1={"background": 0.98, "skin": 0.94, "hair": 0.93, "eyes": 0.56, "nose": 0.71, "mouth": 0.66},
+        ),
+    ],
+}
+
+#: Published per-class accuracy (recall) by pose on FASSEG V3 (Multipose01), as fractions.
+PUBLISHED_BY_POSE = {
+    "fasseg-V3": {
+        "citation": KHAN_2017,
+        "method": "pixel-based classifier",
+        "protocol": "the V3 test part (persons 8-15); here: persons held out of the training part",
+        "recall": {
+            "0": {"background": 0.8023, "skin": 0.9322, "hair": 0.9431, "eyes": 0.5874, "nose": 0.5875,
+                  "mouth": 0.8325},
+        },
+    },
+}
+
+
+def _fmt(value, digits=4):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(metrics_list: list[dict], class_names) -> list[dict]:
+    """One row per run (and per-pixel variant): the columns of summary.csv."""
+    rows = []
+    for m in metrics_list:
+        variants = [("", m)]
+        if m.get("per_pixel"):
+            variants.append(("per-pixel (no spatial smoothing)", m["per_pixel"]))
+        for variant, s in variants:
+            row = {"experiment": m["experiment"], "model": m["model"], "variant": variant or "as configured",
+                   "source": "this run", "pixel_accuracy": s["pixel_accuracy"], "mean_iou": s["mean_iou"],
+                   "mean_f1": s["mean_f1"], "n_images": m["n_images"]}
+            for name in class_names:
+                row[f"iou_{name}"] = s["per_class"][name]["iou"]
+                row[f"f1_{name}"] = s["per_class"][name]["f1"]
+            rows.append(row)
+    return rows
+
+
+def published_rows(dataset_tag: str, class_names) -> list[dict]:
+    rows = []
+    for p in PUBLISHED.get(dataset_tag, []):
+        row = {"experiment": p.method, "model": "", "variant": "published", "source": p.citation,
+               "pixel_accuracy": p.pixel_accuracy, "mean_iou": p.mean_iou, "mean_f1": p.mean_f1, "n_images": None}
+        for name in class_names:
+            row[f"iou_{name}"] = p.iou.get(name)
+            row[f"f1_{name}"] = p.f1.get(name)
+        rows.append(row)
+    return rows
+
+
+def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions: dict | None = None) -> list[dict]:
+    """Write ``summary.md`` and ``summary.csv`` from the runs' ``metrics.json`` files."""
+    metrics_list = [json.loads(Path(p).read_text()) for p in metrics_paths]
+    if not metrics_list:
+        raise ValueError("write_summary needs at least one metrics.json")
+    class_names = metrics_list[0]["class_names"]
+    ours = summary_rows(metrics_list, class_names)
+    theirs = published_rows(dataset_tag, class_names)
+    columns = (["experiment", "model", "variant", "source", "n_images", "pixel_accuracy", "mean_iou", "mean_f1"]
+               + [f"iou_{c}" for c in class_names] + [f"f1_{c}" for c in class_names])
+    with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        for row in ours + theirs:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+
+    n_images = sorted({m["n_images"] for m in metrics_list})
+    lines = [f"# {dataset_tag}: summary", "",
+             f"Evaluation split: {', '.join(map(str, n_images))} images scored. IoU and F1 per class; "
+             "the per-pixel rows are the same models without the spatial smoothing of their probabilities.", ""]
+    head = ["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
+    for r in ours:
+        model = r["model"] if r["variant"] == "as configured" else f"{r['model']}, per-pixel"
+        lines.append("| " + " | ".join([r["experiment"], model, _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]),
+                                        _fmt(r["mean_f1"])] + [_fmt(r[f"iou_{c}"], 3) for c in class_names]) + " |")
+    lines += ["", "F1 per class:", "",
+              "| experiment | model | " + " | ".join(f"F1 {c}" for c in class_names) + " |",
+              "| --- | --- |" + " ---: |" * len(class_names)]
+    for r in ours:
+        model = r["model"] if r["variant"] == "as configured" else f"{r['model']}, per-pixel"
+        lines.append(f"| {r['experiment']} | {model} | " + " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
+                     + " |")
+    if descriptions:
+        lines += ["", "## Experiments", ""]
+        lines += [f"- **{name}**: {text}" for name, text in descriptions.items() if text]
+    lines += ["", "## Published results on this dataset", ""]
+    if not theirs:
+        lines.append("None on file for this dataset.")
+    else:
+        lines += ["| method | pixel acc. | mean IoU | " + " | ".join(f"F1 {c}" for c in class_names)
+                  + " | source | protocol |",
+                  "| --- | ---: | ---: |" + " ---: |" * len(class_names) + " --- | --- |"]
+        for p in PUBLISHED[dataset_tag]:
+            lines.append(f"| {p.method} | {_fmt(p.pixel_accuracy)} | {_fmt(p.mean_iou)} | "
+                         + " | ".join(_fmt(p.f1.get(c), 2) for c in class_names)
+                         + f" | {p.citation} | {p.protocol} |")
+    with atomic_output(out_md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    return ours + theirs
+
+
+def _pose_key(pose: str):
+    try:
+        return (0, float(pose))
+    except ValueError:
+        return (1, pose)
+
+
+def pose_scores(confusion_paths, class_names) -> dict[str, dict]:
+    """``{pose: scores}`` from per-image confusion files of FASSEG V3 (unscored images left out)."""
+    n = len(class_names)
+    totals: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for path in confusion_paths:
+        record = json.loads(Path(path).read_text())
+        if record["confusion"] is None:
+            continue
+        pose = fasseg_pose(record["image_id"]) or "all"
+        totals.setdefault(pose, np.zeros((n, n), np.int64))
+        totals[pose] += np.asarray(record["confusion"], np.int64)
+        counts[pose] = counts.get(pose, 0) + 1
+    out = {}
+    for pose in sorted(totals, key=_pose_key):
+        out[pose] = {**scores(totals[pose], class_names), "n_images": counts[pose]}
+    return out
+
+
+def write_pose_tables(runs: dict, out_md, out_csv, dataset_tag: str, class_names) -> None:
+    """Per-pose tables of every run. ``runs`` maps ``"experiment / model"`` to its confusion files."""
+    anchor = PUBLISHED_BY_POSE.get(dataset_tag)
+    columns = (["experiment_model", "pose", "n_images", "pixel_accuracy", "mean_iou"]
+               + [f"recall_{c}" for c in class_names] + [f"iou_{c}" for c in class_names])
+    rows = []
+    lines = [f"# {dataset_tag}: scores by pose", "",
+             "Per-class accuracy (recall: the fraction of the class's pixels labelled as that class) and IoU, "
+             "per pose (degrees of pan).", ""]
+    for name, paths in runs.items():
+        by_pose = pose_scores(paths, class_names)
+        lines += [f"## {name}", "", "Per-class accuracy (recall):", "",
+                  "| pose | images | pixel acc. | " + " | ".join(class_names) + " |",
+                  "| --- | ---: | ---: |" + " ---: |" * len(class_names)]
+        for pose, s in by_pose.items():
+            lines.append(f"| {pose} | {s['n_images']} | {_fmt(s['pixel_accuracy'])} | "
+                         + " | ".join(_fmt(s["per_class"][c]["recall"], 3) for c in class_names) + " |")
+            row = {"experiment_model": name, "pose": pose, "n_images": s["n_images"],
+                   "pixel_accuracy": s["pixel_accuracy"], "mean_iou": s["mean_iou"]}
+            for c in class_names:
+                row[f"recall_{c}"] = s["per_class"][c]["recall"]
+                row[f"iou_{c}"] = s["per_class"][c]["iou"]
+            rows.append(row)
+        lines += ["", "IoU:", "", "| pose | mean IoU | " + " | ".join(class_names) + " |",
+                  "| --- | ---: |" + " ---: |" * len(class_names)]
+        for pose, s in by_pose.items():
+            lines.append(f"| {pose} | {_fmt(s['mean_iou'])} | "
+                         + " | ".join(_fmt(s["per_class"][c]["iou"], 3) for c in class_names) + " |")
+        lines.append("")
+    if anchor:
+        lines += ["## Published", "", f"{anchor['method']}, {anchor['citation']}; protocol: {anchor['protocol']}.",
+                  "", "| pose | " + " | ".join(f"accuracy {c}" for c in class_names) + " |",
+                  "| --- |" + " ---: |" * len(class_names)]
+        for pose, recall in anchor["recall"].items():
+            lines.append(f"| {pose} | " + " | ".join(_fmt(recall.get(c), 4) for c in class_names) + " |")
+            rows.append({"experiment_model": f"published: {anchor['citation']}", "pose": pose,
+                         **{f"recall_{c}": recall.get(c) for c in class_names}})
+    with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    with atomic_output(out_md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")

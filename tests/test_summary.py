@@ -1,0 +1,80 @@
+"""The summary and per-pose tables, from hand-made metrics and confusion files."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from faceseg.metrics import scores
+from faceseg.summary import PUBLISHED, pose_scores, write_pose_tables, write_summary
+
+CLASSES = ["background", "skin", "hair", "eyes", "nose", "mouth"]
+
+
+def _metrics(experiment, model, cm, per_pixel_cm=None):
+    s = scores(np.asarray(cm), CLASSES)
+    m = {**s, "n_images": 2, "skipped": [], "class_names": CLASSES, "dataset": "fasseg", "experiment": experiment,
+         "model": model}
+    if per_pixel_cm is not None:
+        m["per_pixel"] = scores(np.asarray(per_pixel_cm), CLASSES)
+    return m
+
+
+def test_summary_has_every_run_and_the_published_rows(tmp_path):
+    good = np.diag([100, 80, 60, 10, 10, 10])
+    worse = good.copy()
+    worse[3, 1] = 10  # 10 eye pixels called skin
+    paths = []
+    for name, m in (("a", _metrics("icip2015", "rf", worse, per_pixel_cm=worse + np.eye(6, dtype=int))),
+                    ("b", _metrics("best", "mlp", good))):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(m))
+    rows = write_summary(paths, tmp_path / "summary.md", tmp_path / "summary.csv", "fasseg",
+                         {"icip2015": "the 2015 features", "best": ""})
+    with open(tmp_path / "summary.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == len(rows) == 3 + len(PUBLISHED["fasseg"])
+    ours = {(r["experiment"], r["model"], r["variant"]): r for r in table if r["source"] == "this run"}
+    assert set(ours) == {("icip2015", "rf", "as configured"), ("icip2015", "rf", "per-pixel (no spatial smoothing)"),
+                         ("best", "mlp", "as configured")}
+    assert float(ours[("best", "mlp", "as configured")]["pixel_accuracy"]) == 1.0
+    assert float(ours[("icip2015", "rf", "as configured")]["iou_eyes"]) == pytest.approx(10 / 20)
+    published = [r for r in table if r["variant"] == "published"]
+    assert any(r["pixel_accuracy"] == "0.93" and "ICIP 2015" in r["source"] for r in published)
+    assert any(r["f1_nose"] == "0.71" for r in published)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| icip2015 | rf | 0.9643 |" in md and "| icip2015 | rf, per-pixel |" in md
+    assert "- **icip2015**: the 2015 features" in md and "600x600" in md
+
+
+def test_summary_without_published_rows(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(_metrics("best", "rf", np.eye(6, dtype=int))))
+    write_summary([path], tmp_path / "s.md", tmp_path / "s.csv", "lapa")
+    assert "None on file for this dataset." in (tmp_path / "s.md").read_text()
+
+
+def _confusion_file(path, image_id, cm):
+    path.write_text(json.dumps({"image_id": image_id, "skipped": None, "confusion": np.asarray(cm).tolist()}))
+    return path
+
+
+def test_pose_scores_sum_each_pose(tmp_path):
+    a = np.diag([10, 10, 10, 4, 0, 0])
+    b = np.diag([10, 10, 10, 0, 0, 0])
+    b[3, 1] = 4  # every eye pixel of this image called skin
+    files = [_confusion_file(tmp_path / "1.json", "0/personne06146+0+0", a),
+             _confusion_file(tmp_path / "2.json", "0/personne07146+0+0", b),
+             _confusion_file(tmp_path / "3.json", "-15/personne06145+0-15", a)]
+    (tmp_path / "4.json").write_text(json.dumps({"image_id": "+90/x", "skipped": None, "confusion": None}))
+    by_pose = pose_scores(files + [tmp_path / "4.json"], CLASSES)
+    assert list(by_pose) == ["-15", "0"], "poses in numeric order; unscored images left out"
+    assert by_pose["0"]["n_images"] == 2 and by_pose["0"]["per_class"]["eyes"]["recall"] == 0.5
+    assert by_pose["-15"]["per_class"]["eyes"]["recall"] == 1.0
+    write_pose_tables({"best / rf": files}, tmp_path / "p.md", tmp_path / "p.csv", "fasseg-V3", CLASSES)
+    with open(tmp_path / "p.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["pose"] for r in table] == ["-15", "0", "0"]
+    assert float(table[1]["recall_eyes"]) == 0.5 and table[2]["recall_eyes"] == "0.5874"  # published anchor
+    assert "ICME 2017" in (tmp_path / "p.md").read_text()

@@ -1,0 +1,6 @@
+from faceseg.logutil import rule_log
+from faceseg.summary import write_summary
+
+with rule_log(snakemake.log[0]):
+    write_summary(list(snakemake.input), snakemake.output.md, snakemake.output.csv,
+                  dataset_tag=snakemake.wildcards.dataset, descriptions=snakemake.params.descriptions)
