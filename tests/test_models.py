@@ -47,6 +47,24 @@ def test_training_is_deterministic(store):
     np.testing.assert_array_equal(ra.predict_proba(X), rb.predict_proba(X))
 
 
+def test_mlp_numpy_forward_equals_the_torch_module(store):
+    """Segmentation runs the MLP in NumPy (no PyTorch import); it must compute what the trained module does."""
+    import torch
+
+    from faceseg.models import _build_mlp
+
+    group, X, _ = store
+    model = train_mlp(group, {"hidden": [16, 8], "dropout": 0.2, "epochs": 2, "seed": 0, "device": "cpu"})
+    arch = model.estimator["arch"]
+    module = _build_mlp(arch["n_in"], arch["hidden"], arch["n_out"], arch["dropout"])
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in model.estimator["state_dict"].items()})
+    module.eval()
+    with torch.inference_mode():
+        x = (torch.from_numpy(X) - torch.from_numpy(model.estimator["mean"])) / torch.from_numpy(model.estimator["std"])
+        expected = torch.softmax(module(x), dim=1).numpy()
+    np.testing.assert_allclose(model.predict_proba(X, NAMES, apply_prior=False), expected, atol=2e-6)
+
+
 def test_refuses_mismatched_features(store):
     group, X, _ = store
     model = train_random_forest(group, {"n_estimators": 2})

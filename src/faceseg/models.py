@@ -119,7 +119,7 @@ class PixelClassifier:
     # Per-class factors applied to the probabilities; see prior_weights().
     class_weights: list | None = None
     source: str | None = field(default=None, compare=False)  # the file it was loaded from, for messages
-    _torch_module: object = field(default=None, repr=False, compare=False)
+    _forward_layers: object = field(default=None, repr=False, compare=False)  # MLP: cached (W.T, b) layers
 
     @property
     def smooths(self) -> bool:
@@ -434,23 +434,38 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
                            meta["feature_config"], p, train_info, weights)
 
 
-def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int = 65536) -> np.ndarray:
-    import torch
+def _mlp_layers(clf: PixelClassifier) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The MLP's linear layers as ``(W.T, b)`` float32, the feature standardisation folded into the first."""
+    if clf._forward_layers is None:
+        state = clf.estimator["state_dict"]
+        # nn.Sequential numbers its modules: Linear, ReLU, Dropout per hidden layer, then the output Linear.
+        indices = sorted({int(k.split(".")[0]) for k in state if k.endswith(".weight")})
+        layers = [(state[f"{i}.weight"].astype(np.float32), state[f"{i}.bias"].astype(np.float32)) for i in indices]
+        inv_std = (1.0 / clf.estimator["std"]).astype(np.float32)
+        w0, b0 = layers[0]
+        w0 = w0 * inv_std[None, :]
+        layers[0] = (w0, b0 - w0 @ clf.estimator["mean"].astype(np.float32))
+        clf._forward_layers = [(np.ascontiguousarray(w.T), b) for w, b in layers]
+    return clf._forward_layers
 
-    if clf._torch_module is None:
-        arch = clf.estimator["arch"]
-        module = _build_mlp(arch["n_in"], arch["hidden"], arch["n_out"], arch["dropout"])
-        module.load_state_dict({k: torch.from_numpy(v) for k, v in clf.estimator["state_dict"].items()})
-        module.eval()
-        clf._torch_module = module
-    torch.set_num_threads(max(1, threads))
-    mean = torch.from_numpy(clf.estimator["mean"])
-    inv_std = 1.0 / torch.from_numpy(clf.estimator["std"])
+
+def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int = 65536) -> np.ndarray:
+    # The forward pass in NumPy (BLAS): a segmentation job need not import PyTorch,
+    # which costs more than segmenting a FASSEG image.
+    layers = _mlp_layers(clf)
     out = np.empty((len(X), len(clf.class_names)), dtype=np.float32)
-    with torch.inference_mode():
+    with threadpool_limits(threads):
         for s in range(0, len(X), batch):
-            x = (torch.from_numpy(X[s : s + batch]) - mean) * inv_std
-            out[s : s + batch] = torch.softmax(clf._torch_module(x), dim=1).numpy()
+            h = X[s : s + batch]
+            for i, (wt, b) in enumerate(layers):
+                h = h @ wt
+                h += b
+                if i < len(layers) - 1:
+                    np.maximum(h, 0, out=h)
+            h -= h.max(axis=1, keepdims=True)
+            np.exp(h, out=h)
+            h /= h.sum(axis=1, keepdims=True)
+            out[s : s + batch] = h
     return out
 
 
