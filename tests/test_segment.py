@@ -34,3 +34,46 @@ def test_guided_filter_moves_a_blurred_boundary_onto_the_image_edge():
     assert first_class1(plain) == 17
     assert abs(first_class1(guided) - 20) <= 1  # within a pixel of the image edge
     assert (guided == guided[:1]).all(), "the same boundary on every row"
+
+
+def test_upsample_grid_keeps_grid_values_and_interpolates_between():
+    from faceseg.segment import upsample_grid
+
+    grid = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)  # 6 classes: warpAffine's 4-channel limit
+    out = upsample_grid(grid, 2, (8, 9))
+    assert out.shape == (8, 9, 6)
+    np.testing.assert_allclose(out[::2, ::2], grid, rtol=1e-6)
+    np.testing.assert_allclose(out[1, 2], (grid[0, 1] + grid[1, 1]) / 2, rtol=1e-4)
+    np.testing.assert_allclose(out[3, 3], grid[1:3, 1:3].mean(axis=(0, 1)), rtol=1e-4)
+    np.testing.assert_allclose(out[7, 8], grid[3, 4], rtol=1e-6)  # past the last grid row/column: replicated
+
+
+def test_strided_prediction_is_exact_on_the_grid(tiny_model, fasseg_root):
+    from faceseg.io import read_image, read_landmarks
+    from faceseg.models import load_model
+    from faceseg.segment import predict_proba_image
+
+    model = load_model(tiny_model)
+    image = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    landmarks = read_landmarks(tiny_model.parents[3].parent / "1.txt", image.shape, n_points=68)
+    full = predict_proba_image(model, image, landmarks, tile_size=128)
+    strided = predict_proba_image(model, image, landmarks, tile_size=128, stride=2)
+    assert strided.shape == full.shape
+    np.testing.assert_allclose(strided[::2, ::2], full[::2, ::2], atol=1e-6)
+    agree = (strided.argmax(-1) == full.argmax(-1)).mean()
+    assert agree > 0.95, f"only {agree:.3f} of the pixels keep their class"
+    with pytest.raises(ValueError, match=r"stride must be an integer from 1 to 8 that divides tile_size \(128\), got 3"):
+        predict_proba_image(model, image, landmarks, tile_size=128, stride=3)
+
+
+def test_strided_tile_features_equal_the_dense_pass_on_the_grid(rng):
+    from faceseg.features import compute_features, compute_features_tile
+
+    image = rng.integers(0, 256, (50, 61, 3), dtype=np.uint8)
+    points = rng.uniform([10, 8], [50, 40], (68, 2))
+    config = {"colour": {"mean_sizes": [5]}, "location": {}, "hog": {"cell_sizes": [8]},
+              "patch_histogram": {"patch_sizes": [8], "bins": 4}, "landmarks": {}}
+    dense = compute_features(image, config, landmarks=points)
+    tile = compute_features_tile(image, config, (10, 41), (3, 60), points, stride=3)
+    assert tile.shape[:2] == (11, 19)
+    np.testing.assert_allclose(tile, dense[10:41:3, 3:60:3], rtol=1e-5, atol=1e-6)

@@ -122,8 +122,11 @@ def stage_train(kind, store, out_model, params, threads):
     return {"seconds": time.perf_counter() - start}
 
 
-def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None):
-    """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading excluded."""
+def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None, stride=1):
+    """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading excluded.
+
+    ``stride`` 2: the model classifies every second pixel of every second row (segmentation.stride).
+    """
     import cv2
     import numpy as np
 
@@ -140,7 +143,7 @@ def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None)
                 image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
                 landmarks = None if landmarks is None else np.asarray(landmarks) * f
             start = time.perf_counter()
-            segment_image(model, image, landmarks, tile_size=tile_size, threads=threads)
+            segment_image(model, image, landmarks, tile_size=tile_size, threads=threads, stride=stride)
             seconds += time.perf_counter() - start
             megapixels += _megapixels(image)
     return {"s_per_mp": seconds / megapixels, "megapixels": round(megapixels, 2)}
@@ -319,6 +322,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
                params=params, threads=cores)
     for kind, path in models.items():
         record(f"segment_{kind}", "segment", model_path=path, items=test, threads=cores)
+        record(f"segment_{kind}_stride2", "segment", model_path=path, items=test, threads=cores, stride=2)
     record("segment_rf_4mp", "segment", model_path=models["rf"], items=test[:1], threads=cores, upscale_to_mp=big_mp)
     record("sampled_features_4mp", "sampled", items=[_upscaled(test[0], work, big_mp)], config=features,
            sampling=sampling, out_dir=str(work / "stores_4mp"))

@@ -20,26 +20,52 @@ def predict_proba_image(
     threads: int = 1,
     progress=None,
     apply_prior: bool = True,
+    stride: int = 1,
 ) -> np.ndarray:
     """Class probabilities of every pixel: ``(H, W, n_classes)`` float32.
 
     Features are computed tile by tile (with the halo the window features
     need), so feature memory grows with ``tile_size**2``, not with the image.
+    ``stride`` > 1 classifies every ``stride``-th pixel of every ``stride``-th
+    row and interpolates the probabilities bilinearly in between (about
+    ``stride**2`` times less feature and model work); the grid pixels keep
+    their exact probabilities.
     """
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
         raise ValueError(f"tile_size must be an integer >= 16, got {tile_size!r}")
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= 8 or tile_size % stride:
+        raise ValueError(f"stride must be an integer from 1 to 8 that divides tile_size ({tile_size}), got {stride!r}")
     config = resolve_config(model.feature_config)
     n_landmarks = None if landmarks is None else len(landmarks)
     model.check_features(feature_names(config, n_landmarks))
     h, w = image.shape[:2]
-    proba = np.empty((h, w, len(model.class_names)), dtype=np.float32)
+    gh, gw = -(-h // stride), -(-w // stride)  # grid rows and columns
+    grid = np.empty((gh, gw, len(model.class_names)), dtype=np.float32)
     tiles = [(r, c) for r in range(0, h, tile_size) for c in range(0, w, tile_size)]
     for r, c in tiles if progress is None else progress(tiles):
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
-        feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks)
+        feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride)
         p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads, apply_prior=apply_prior)
-        proba[r:r1, c:c1] = p.reshape(r1 - r, c1 - c, -1)
-    return proba
+        grid[r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = p.reshape(
+            feats.shape[0], feats.shape[1], -1)
+    if stride == 1:
+        return grid
+    return upsample_grid(grid, stride, (h, w))
+
+
+def upsample_grid(grid: np.ndarray, stride: int, shape) -> np.ndarray:
+    """Bilinear interpolation of per-class maps known at pixels ``(i * stride, j * stride)`` to every pixel."""
+    h, w = shape
+    # Inverse map: output pixel (x, y) reads the grid at (x / stride, y / stride), so grid
+    # values land exactly on their pixels (cv2.resize would shift them by half a pixel).
+    m = np.array([[1.0 / stride, 0, 0], [0, 1.0 / stride, 0]])
+    out = np.empty((h, w, grid.shape[2]), np.float32)
+    for k in range(0, grid.shape[2], 4):  # warpAffine takes at most 4 channels
+        part = np.ascontiguousarray(grid[..., k : k + 4])
+        warped = cv2.warpAffine(part, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE)
+        out[..., k : k + 4] = warped.reshape(h, w, -1)
+    return out
 
 
 def guided_filter(guide: np.ndarray, proba: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -92,12 +118,12 @@ def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, 
 
 
 def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1,
-                  progress=None) -> np.ndarray:
+                  progress=None, stride: int = 1) -> np.ndarray:
     """Label every pixel of ``image``: ``(H, W)`` uint8 class indices.
 
     Uses the model's ``smooth_sigma`` (0: plain per-pixel arg-max).
     """
-    proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress)
+    proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress, stride=stride)
     return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
                              model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
 

@@ -192,6 +192,7 @@ def segment_test_image(
     n_landmarks: int | None = None,
     tile_size: int = 256,
     threads: int = 1,
+    stride: int = 1,
 ) -> None:
     """Segment one image at full resolution and score it against its labels.
 
@@ -215,7 +216,7 @@ def segment_test_image(
         record["skipped"] = str(exc)
     else:
         proba = predict_proba_image(model, image, landmarks, tile_size, threads,
-                                    progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+                                    progress=lambda tiles: progress(tiles, f"{image_id}: tiles"), stride=stride)
         pred = labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
                                  model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
         if labels is not None:

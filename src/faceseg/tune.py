@@ -64,6 +64,7 @@ def cross_validate(
     n_folds: int = 4,
     threads: int = 1,
     tile_size: int = 256,
+    stride: int = 1,
     prior_grid=(None,),
     sigma_grid=(None,),
     guided_grid=(None,),
@@ -104,7 +105,8 @@ def cross_validate(
                                                     n_landmarks)
                 except NoFaceError:
                     continue
-                raw = predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False)
+                raw = predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False,
+                                          stride=stride)
                 for a, s, r in grid:
                     proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
                     sigma = model.params["smooth_sigma"] if s is None else s
@@ -181,7 +183,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     results = cross_validate(dataset, records, landmark_files, experiment, args.model,
                              config["models"][args.model], n_points, args.folds, args.threads,
-                             config["segmentation"]["tile_size"], grid(args.prior_grid), grid(args.sigma_grid),
+                             config["segmentation"]["tile_size"], config["segmentation"].get("stride", 1),
+                             grid(args.prior_grid), grid(args.sigma_grid),
                              grid(args.guided_grid))
     seconds = round(time.perf_counter() - start, 1)
     for result in results:

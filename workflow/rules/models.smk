@@ -69,6 +69,7 @@ rule segment_image:
     params:
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
+        stride=config["segmentation"]["stride"],
     log:
         "logs/segment_image/{dataset}/{experiment}/{model}/{image}.log",
     benchmark:

@@ -14,5 +14,6 @@ with rule_log(snakemake.log[0]):
         out_colour=snakemake.output.colour,
         out_confusion=snakemake.output.confusion,
         tile_size=snakemake.params.tile_size,
+        stride=snakemake.params.stride,
         threads=snakemake.threads,
     )

@@ -98,8 +98,14 @@ def config_digest(config: dict) -> str:
 
 
 def _compute(ctx: PixelContext, config: dict) -> np.ndarray:
-    parts = [GROUPS[name].module.compute(ctx, params) for name, params in config.items()]
-    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    n_landmarks = None if ctx.landmarks is None else len(ctx.landmarks)
+    widths = [len(GROUPS[name].module.names(params, n_landmarks)) for name, params in config.items()]
+    out = np.empty((ctx.n, sum(widths)), np.float32)
+    col = 0
+    for (name, params), width in zip(config.items(), widths):
+        GROUPS[name].module.compute(ctx, params, out=out[:, col : col + width])
+        col += width
+    return out
 
 
 def _check_landmarks(config, landmarks):
@@ -171,24 +177,28 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.nd
     return out
 
 
-def compute_features_tile(image, config, rows, cols, landmarks=None) -> np.ndarray:
-    """Features of the pixels ``rows[0]:rows[1], cols[0]:cols[1]``: ``(h, w, n_features)``.
+def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int = 1) -> np.ndarray:
+    """Features of the pixels ``rows[0]:rows[1]:stride, cols[0]:cols[1]:stride``.
 
-    Only the tile plus a halo of :func:`feature_halo` pixels is processed, and
-    the result equals the same region of a whole-image computation.
+    Returns ``(ceil(h / stride), ceil(w / stride), n_features)`` for a tile of
+    ``h x w`` pixels (``stride`` 1: every pixel). Only the tile plus a halo of
+    :func:`feature_halo` pixels is processed, and the result equals the same
+    pixels of a whole-image computation.
     """
     config = resolve_config(config)
     _check_landmarks(config, landmarks)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
     h, w = image.shape[:2]
     (r0, r1), (c0, c1) = rows, cols
     if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
         raise ValueError(f"tile rows {rows} cols {cols} outside the {w}x{h} image")
     pad = feature_halo(config)
     y0, y1, x0, x1 = max(r0 - pad, 0), min(r1 + pad, h), max(c0 - pad, 0), min(c1 + pad, w)
-    ys, xs = np.mgrid[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-    rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0)
+    ys, xs = np.mgrid[r0 - y0 : r1 - y0 : stride, c0 - x0 : c1 - x0 : stride]
+    rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0, stride)
     ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect)
-    return _compute(ctx, config).reshape(r1 - r0, c1 - c0, -1)
+    return _compute(ctx, config).reshape(ys.shape[0], ys.shape[1], -1)
 
 
 def _check_image(image) -> np.ndarray:

@@ -6,6 +6,24 @@ import cv2
 import numpy as np
 
 
+def write_columns(out, parts) -> np.ndarray:
+    """Put ``parts`` (each ``(n, k_i)``) side by side: into ``out`` when given, else a new float32 array.
+
+    Groups write straight into their slice of the feature matrix, so a pixel's
+    features are copied once, not once per group and once more for the whole.
+    """
+    if out is None:
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    col = 0
+    for part in parts:
+        k = part.shape[1]
+        out[:, col : col + k] = part
+        col += k
+    if col != out.shape[1]:
+        raise AssertionError(f"a feature group wrote {col} columns into a slice of {out.shape[1]}")
+    return out
+
+
 class PixelContext:
     """The pixels to describe in one image crop, and intermediate results shared by groups.
 
@@ -24,10 +42,11 @@ class PixelContext:
         self.origin = (int(origin[0]), int(origin[1]))
         self.full_shape = tuple(full_shape) if full_shape is not None else self.image.shape[:2]
         self.landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
-        # ``(y0, y1, x0, x1)`` when the query pixels are exactly that rectangle of
-        # the crop in row-major order (a dense tile): window means then come from
-        # OpenCV box filters over the crop instead of integral-image lookups.
-        self.rect = rect
+        # ``(y0, y1, x0, x1)`` or ``(y0, y1, x0, x1, step)`` when the query pixels
+        # are exactly that rectangle of the crop (every ``step``-th row and column),
+        # in row-major order (a dense tile, or its grid): window means then come
+        # from OpenCV box filters over the crop instead of integral-image lookups.
+        self.rect = None if rect is None else (tuple(rect) + (1,))[:5]
         self._cache: dict = {}
 
     @property
@@ -81,7 +100,7 @@ class PixelContext:
         Returns ``(n, C)`` float32.
         """
         if self.rect is not None:
-            return self._dense_box_mean(channels, size)
+            return self._dense_box_mean(key, channels, size)
         table = self.integral(key, channels)
         h, w = table.shape[0] - 1, table.shape[1] - 1
         lo = size // 2
@@ -93,20 +112,22 @@ class PixelContext:
         area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
         return (total / area[:, None]).astype(np.float32)
 
-    def _dense_box_mean(self, channels, size: int) -> np.ndarray:
+    def _dense_box_mean(self, key, channels, size: int) -> np.ndarray:
         # Same windows as the integral path: rows y - size//2 .. y - size//2 + size - 1
         # (OpenCV's default anchor), zeros outside the crop, divided by the
-        # number of pixels inside. Sums in float64, as the integral images.
-        arr = np.asarray(channels(), dtype=np.float64)
+        # number of pixels inside. Sums in float32 (half the memory traffic of
+        # float64; they differ from the integral path's float64 sums by ~1e-7).
+        arr = self.cached(("dense", key), lambda: np.ascontiguousarray(channels(), dtype=np.float32))
         h, w = arr.shape[:2]
-        sums = cv2.boxFilter(arr, cv2.CV_64F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        sums = cv2.boxFilter(arr, cv2.CV_32F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
         counts = self.cached(("box_counts", size), lambda: cv2.boxFilter(
-            np.ones((h, w)), cv2.CV_64F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT))
-        y0, y1, x0, x1 = self.rect
+            np.ones((h, w), np.float32), cv2.CV_32F, (size, size), normalize=False,
+            borderType=cv2.BORDER_CONSTANT))
+        y0, y1, x0, x1, step = self.rect
         if sums.ndim == 2:
             sums = sums[..., None]
-        mean = sums[y0:y1, x0:x1] / counts[y0:y1, x0:x1, None]
-        return mean.reshape(self.n, -1).astype(np.float32)
+        mean = sums[y0:y1:step, x0:x1:step] / counts[y0:y1:step, x0:x1:step, None]
+        return mean.reshape(self.n, -1)
 
     def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Query pixels in full-image coordinates ``(y, x)``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._context import write_columns
 from faceseg.features._params import check_choices, check_sizes, with_defaults
 
 SPACES = {
@@ -42,9 +43,9 @@ def halo(params: dict) -> int:
     return max(params["mean_sizes"], default=0)
 
 
-def compute(ctx, params: dict) -> np.ndarray:
+def compute(ctx, params: dict, out=None) -> np.ndarray:
     parts = [ctx.at(SPACES[space][1](ctx)) for space in params["spaces"]]
     for size in params["mean_sizes"]:
         for space in params["spaces"]:
             parts.append(ctx.box_mean(("colour", space), lambda s=space: SPACES[s][1](ctx), size))
-    return np.concatenate(parts, axis=1)
+    return write_columns(out, parts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceseg.features._context import write_columns
 from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"cell_sizes": [8, 16, 32], "orientations": 9}
@@ -57,7 +58,7 @@ def _orientation_channels(grey: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
-def compute(ctx, params: dict) -> np.ndarray:
+def compute(ctx, params: dict, out=None) -> np.ndarray:
     n_bins = params["orientations"]
     channels = lambda: _orientation_channels(ctx.grey(), n_bins)  # noqa: E731
     parts = []
@@ -66,4 +67,4 @@ def compute(ctx, params: dict) -> np.ndarray:
         hist, mag = mean[:, :n_bins], mean[:, n_bins:]
         norm = np.sqrt((hist * hist).sum(axis=1, keepdims=True) + NORM_EPS**2)
         parts += [hist / norm, mag]
-    return np.concatenate(parts, axis=1)
+    return write_columns(out, parts)

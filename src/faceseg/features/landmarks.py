@@ -79,7 +79,7 @@ def face_frame(points: np.ndarray, frame: str = "auto"):
     return origin, axes, scale
 
 
-def compute(ctx, params: dict) -> np.ndarray:
+def compute(ctx, params: dict, out=None) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the landmarks feature group needs landmarks for this image")
     points = ctx.landmarks
@@ -90,8 +90,13 @@ def compute(ctx, params: dict) -> np.ndarray:
     pix_f = ((pix - origin) @ axes.T / scale).astype(np.float32)  # (n, 2)
     lm_f = ((points - origin) @ axes.T / scale).astype(np.float32)  # (K, 2)
     n, k = len(pix_f), len(lm_f)
-    d = pix_f[:, None, :] - lm_f[None, :, :]  # (n, K, 2): dx, dy interleaved per landmark
-    parts = [pix_f, d.reshape(n, 2 * k)]
+    if out is None:
+        out = np.empty((n, 2 + 2 * k + (k if params["distances"] else 0)), np.float32)
+    out[:, :2] = pix_f
+    # One (n, K) subtraction per axis, written into interleaved columns: a broadcast
+    # over a trailing axis of length 2 would run numpy's inner loop 2 elements at a time.
+    dx = np.subtract(pix_f[:, :1], lm_f[None, :, 0], out=out[:, 2 : 2 + 2 * k : 2])
+    dy = np.subtract(pix_f[:, 1:], lm_f[None, :, 1], out=out[:, 3 : 3 + 2 * k : 2])
     if params["distances"]:
-        parts.append(np.sqrt((d * d).sum(axis=2)))
-    return np.concatenate(parts, axis=1)
+        np.sqrt(dx * dx + dy * dy, out=out[:, 2 + 2 * k :])
+    return out

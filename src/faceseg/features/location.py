@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._context import write_columns
 from faceseg.features._params import with_defaults
 
 DEFAULTS: dict = {}
@@ -21,7 +22,7 @@ def halo(params: dict) -> int:
     return 0
 
 
-def compute(ctx, params: dict) -> np.ndarray:
+def compute(ctx, params: dict, out=None) -> np.ndarray:
     y, x = ctx.full_coords()
     h, w = ctx.full_shape
-    return np.stack([(x + 0.5) / w, (y + 0.5) / h], axis=1).astype(np.float32)
+    return write_columns(out, [((x[:, None] + 0.5) / w), ((y[:, None] + 0.5) / h)])

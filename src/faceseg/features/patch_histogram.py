@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._context import write_columns
 from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"patch_sizes": [16, 32], "bins": 8}
@@ -49,8 +50,8 @@ def _bin_indicators(hsv: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
-def compute(ctx, params: dict) -> np.ndarray:
+def compute(ctx, params: dict, out=None) -> np.ndarray:
     bins = params["bins"]
     channels = lambda: _bin_indicators(ctx.hsv(), bins)  # noqa: E731
     parts = [ctx.box_mean(("phist", bins), channels, size) for size in params["patch_sizes"]]
-    return np.concatenate(parts, axis=1)
+    return write_columns(out, parts)
