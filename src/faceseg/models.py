@@ -71,6 +71,10 @@ MLP_DEFAULTS = {
 }
 
 
+#: Rows per predict_proba call of the tree ensembles (measured on FASSEG features, 248 columns).
+TREE_ROW_BLOCK = {"rf": 8192, "hgb": 2048}
+
+
 class FeatureMismatchError(ValueError):
     """Features given to a model differ from those it was trained on."""
 
@@ -173,11 +177,15 @@ class PixelClassifier:
         if self.kind in ("rf", "hgb"):
             if self.kind == "rf":
                 self.estimator.n_jobs = threads
-            with threadpool_limits(threads):
-                proba = self.estimator.predict_proba(X)
             # A class absent from training has no column: put zeros there.
             out = np.zeros((len(X), len(self.class_names)), dtype=np.float32)
-            out[:, self.estimator.classes_.astype(int)] = proba
+            columns = self.estimator.classes_.astype(int)
+            # scikit-learn runs each tree over all the rows it is given: in blocks that
+            # stay in cache, a 0.05 MP grid predicted 3.4x (hgb) and 1.5x (rf) faster.
+            block = TREE_ROW_BLOCK[self.kind]
+            with threadpool_limits(threads):
+                for s in range(0, len(X), block):
+                    out[s : s + block, columns] = self.estimator.predict_proba(X[s : s + block])
         else:
             out = _mlp_predict(self, X, threads)
         if apply_prior and self.class_weights is not None:
@@ -202,7 +210,9 @@ class PixelClassifier:
             "class_weights": self.class_weights,
         }
         with atomic_output(path) as tmp:
-            joblib.dump(checkpoint, tmp, compress=3)
+            # Uncompressed: every segmentation job loads the model, and a 100-tree forest
+            # took 2.6 s to decompress (zlib level 3) against 0.07 s to read as it is.
+            joblib.dump(checkpoint, tmp, compress=0)
 
 
 def load_model(path) -> PixelClassifier:
