@@ -75,6 +75,9 @@ class PixelContext:
 
     def at(self, array: np.ndarray) -> np.ndarray:
         """Values of a ``(h, w[, C])`` crop-sized array at the query pixels: ``(n, C)``."""
+        if self.rect is not None:  # a slice, not a gather
+            y0, y1, x0, x1, step = self.rect
+            return array[y0:y1:step, x0:x1:step].reshape(self.n, -1)
         values = array[self.ys, self.xs]
         return values.reshape(self.n, -1)
 
@@ -93,14 +96,14 @@ class PixelContext:
 
         return self.cached(("integral", key), build)
 
-    def box_mean(self, key, channels, size: int) -> np.ndarray:
+    def box_mean(self, key, channels, size: int, out=None) -> np.ndarray:
         """Mean of ``channels()`` over the ``size x size`` window centred on each query pixel.
 
         The window is clipped to the crop and the mean is over the pixels inside.
-        Returns ``(n, C)`` float32.
+        Returns ``(n, C)`` float32, written into ``out`` when given.
         """
         if self.rect is not None:
-            return self._dense_box_mean(key, channels, size)
+            return self._dense_box_mean(key, channels, size, out)
         table = self.integral(key, channels)
         h, w = table.shape[0] - 1, table.shape[1] - 1
         lo = size // 2
@@ -110,9 +113,12 @@ class PixelContext:
         x2 = np.clip(self.xs - lo + size, 0, w)
         total = table[y2, x2] - table[y1, x2] - table[y2, x1] + table[y1, x1]
         area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
-        return (total / area[:, None]).astype(np.float32)
+        if out is None:
+            return (total / area[:, None]).astype(np.float32)
+        out[...] = total / area[:, None]
+        return out
 
-    def _dense_box_mean(self, key, channels, size: int) -> np.ndarray:
+    def _dense_box_mean(self, key, channels, size: int, out=None) -> np.ndarray:
         # Same windows as the integral path: rows y - size//2 .. y - size//2 + size - 1
         # (OpenCV's default anchor), zeros outside the crop, divided by the
         # number of pixels inside. Sums in float32 (half the memory traffic of
@@ -126,8 +132,14 @@ class PixelContext:
         y0, y1, x0, x1, step = self.rect
         if sums.ndim == 2:
             sums = sums[..., None]
-        mean = sums[y0:y1:step, x0:x1:step] / counts[y0:y1:step, x0:x1:step, None]
-        return mean.reshape(self.n, -1)
+        sums, counts = sums[y0:y1:step, x0:x1:step], counts[y0:y1:step, x0:x1:step, None]
+        if out is None:
+            return (sums / counts).reshape(self.n, -1)
+        # Divide straight into the caller's columns, seen as (rows, cols, C).
+        grid = out.view()
+        grid.shape = sums.shape  # raises rather than silently copying
+        np.divide(sums, counts, out=grid)
+        return out
 
     def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Query pixels in full-image coordinates ``(y, x)``."""

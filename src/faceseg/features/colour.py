@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceseg.features._context import write_columns
 from faceseg.features._params import check_choices, check_sizes, with_defaults
 
 SPACES = {
@@ -44,8 +43,20 @@ def halo(params: dict) -> int:
 
 
 def compute(ctx, params: dict, out=None) -> np.ndarray:
-    parts = [ctx.at(SPACES[space][1](ctx)) for space in params["spaces"]]
+    if out is None:
+        out = np.empty((ctx.n, len(names(params, None))), np.float32)
+
+    def image(space):
+        return ctx.cached(("colour", space), lambda: SPACES[space][1](ctx))
+
+    col = 0
+    for space in params["spaces"]:
+        k = len(SPACES[space][0])
+        out[:, col : col + k] = ctx.at(image(space))
+        col += k
     for size in params["mean_sizes"]:
         for space in params["spaces"]:
-            parts.append(ctx.box_mean(("colour", space), lambda s=space: SPACES[s][1](ctx), size))
-    return write_columns(out, parts)
+            k = len(SPACES[space][0])
+            ctx.box_mean(("colour", space), lambda s=space: image(s), size, out=out[:, col : col + k])
+            col += k
+    return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceseg.features._context import write_columns
 from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"cell_sizes": [8, 16, 32], "orientations": 9}
@@ -60,11 +59,11 @@ def _orientation_channels(grey: np.ndarray, n_bins: int) -> np.ndarray:
 
 def compute(ctx, params: dict, out=None) -> np.ndarray:
     n_bins = params["orientations"]
+    if out is None:
+        out = np.empty((ctx.n, len(params["cell_sizes"]) * (n_bins + 1)), np.float32)
     channels = lambda: _orientation_channels(ctx.grey(), n_bins)  # noqa: E731
-    parts = []
-    for cell in params["cell_sizes"]:
-        mean = ctx.box_mean(("hog", n_bins), channels, cell)
-        hist, mag = mean[:, :n_bins], mean[:, n_bins:]
-        norm = np.sqrt((hist * hist).sum(axis=1, keepdims=True) + NORM_EPS**2)
-        parts += [hist / norm, mag]
-    return write_columns(out, parts)
+    for i, cell in enumerate(params["cell_sizes"]):
+        mean = ctx.box_mean(("hog", n_bins), channels, cell, out=out[:, i * (n_bins + 1) : (i + 1) * (n_bins + 1)])
+        hist = mean[:, :n_bins]  # then the cell's mean magnitude, left as it is
+        hist /= np.sqrt(np.einsum("ij,ij->i", hist, hist) + NORM_EPS**2)[:, None]
+    return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceseg.features._context import write_columns
 from faceseg.features._params import check_int, check_sizes, with_defaults
 
 DEFAULTS = {"patch_sizes": [16, 32], "bins": 8}
@@ -53,5 +52,9 @@ def _bin_indicators(hsv: np.ndarray, bins: int) -> np.ndarray:
 def compute(ctx, params: dict, out=None) -> np.ndarray:
     bins = params["bins"]
     channels = lambda: _bin_indicators(ctx.hsv(), bins)  # noqa: E731
-    parts = [ctx.box_mean(("phist", bins), channels, size) for size in params["patch_sizes"]]
-    return write_columns(out, parts)
+    width = 3 * bins
+    if out is None:
+        out = np.empty((ctx.n, len(params["patch_sizes"]) * width), np.float32)
+    for i, size in enumerate(params["patch_sizes"]):
+        ctx.box_mean(("phist", bins), channels, size, out=out[:, i * width : (i + 1) * width])
+    return out
