@@ -124,6 +124,11 @@ def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int 
     Uses the model's ``smooth_sigma`` (0: plain per-pixel arg-max).
     """
     proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress, stride=stride)
+    return model_labels(model, proba, image)
+
+
+def model_labels(model: PixelClassifier, proba: np.ndarray, image) -> np.ndarray:
+    """Labels from probabilities with the model's own decision parameters (smoothing, guided filter)."""
     return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
                              model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
 

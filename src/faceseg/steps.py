@@ -33,7 +33,7 @@ from faceseg.sampling import balanced_sample, image_rng
 from faceseg.segment import (
     NOT_SEGMENTED,
     colourise,
-    labels_from_proba,
+    model_labels,
     predict_proba_image,
     segment_image,
 )
@@ -217,8 +217,7 @@ def segment_test_image(
     else:
         proba = predict_proba_image(model, image, landmarks, tile_size, threads,
                                     progress=lambda tiles: progress(tiles, f"{image_id}: tiles"), stride=stride)
-        pred = labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
-                                 model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
+        pred = model_labels(model, proba, image)
         if labels is not None:
             record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
             if model.smooths:

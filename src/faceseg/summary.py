@@ -111,6 +111,10 @@ def published_rows(dataset_tag: str, class_names) -> list[dict]:
     return rows
 
 
+def _model_label(row: dict) -> str:
+    return row["model"] if row["variant"] == "as configured" else f"{row['model']}, per-pixel"
+
+
 def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions: dict | None = None) -> list[dict]:
     """Write ``summary.md`` and ``summary.csv`` from the runs' ``metrics.json`` files."""
     metrics_list = [json.loads(Path(p).read_text()) for p in metrics_paths]
@@ -134,15 +138,13 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     head = ["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
     for r in ours:
-        model = r["model"] if r["variant"] == "as configured" else f"{r['model']}, per-pixel"
-        lines.append("| " + " | ".join([r["experiment"], model, _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]),
+        lines.append("| " + " | ".join([r["experiment"], _model_label(r), _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]),
                                         _fmt(r["mean_f1"])] + [_fmt(r[f"iou_{c}"], 3) for c in class_names]) + " |")
     lines += ["", "F1 per class:", "",
               "| experiment | model | " + " | ".join(f"F1 {c}" for c in class_names) + " |",
               "| --- | --- |" + " ---: |" * len(class_names)]
     for r in ours:
-        model = r["model"] if r["variant"] == "as configured" else f"{r['model']}, per-pixel"
-        lines.append(f"| {r['experiment']} | {model} | " + " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
+        lines.append(f"| {r['experiment']} | {_model_label(r)} | " + " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
                      + " |")
     if descriptions:
         lines += ["", "## Experiments", ""]

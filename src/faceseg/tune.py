@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from faceseg import features
-from faceseg.config import landmark_source, split_records
+from faceseg.config import landmark_source, model_settings, split_records
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
 from faceseg.io import NoFaceError, read_image
@@ -164,6 +164,8 @@ def main(argv=None) -> int:
     split = config["train_split"]
     records = split_records(config, split)
     experiment = copy.deepcopy(config["experiments"][args.experiment])
+    # The model as the experiment trains it: top-level settings with the experiment's overrides.
+    model_params = model_settings(config, args.experiment, args.model)
     n_points = landmarks_per_file(config)
     landmark_files = {}
     if features.needs_landmarks(experiment["features"]):
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     results = cross_validate(dataset, records, landmark_files, experiment, args.model,
-                             config["models"][args.model], n_points, args.folds, args.threads,
+                             model_params, n_points, args.folds, args.threads,
                              config["segmentation"]["tile_size"], config["segmentation"].get("stride", 1),
                              grid(args.prior_grid), grid(args.sigma_grid),
                              grid(args.guided_grid))

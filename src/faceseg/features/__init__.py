@@ -98,6 +98,8 @@ def config_digest(config: dict) -> str:
 
 
 def _compute(ctx: PixelContext, config: dict) -> np.ndarray:
+    # Each group's compute(ctx, params, out) fills its own column slice of one
+    # matrix, so a pixel's features are written once.
     n_landmarks = None if ctx.landmarks is None else len(ctx.landmarks)
     widths = [len(GROUPS[name].module.names(params, n_landmarks)) for name, params in config.items()]
     out = np.empty((ctx.n, sum(widths)), np.float32)

@@ -6,24 +6,6 @@ import cv2
 import numpy as np
 
 
-def write_columns(out, parts) -> np.ndarray:
-    """Put ``parts`` (each ``(n, k_i)``) side by side: into ``out`` when given, else a new float32 array.
-
-    Groups write straight into their slice of the feature matrix, so a pixel's
-    features are copied once, not once per group and once more for the whole.
-    """
-    if out is None:
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
-    col = 0
-    for part in parts:
-        k = part.shape[1]
-        out[:, col : col + k] = part
-        col += k
-    if col != out.shape[1]:
-        raise AssertionError(f"a feature group wrote {col} columns into a slice of {out.shape[1]}")
-    return out
-
-
 class PixelContext:
     """The pixels to describe in one image crop, and intermediate results shared by groups.
 
@@ -42,11 +24,11 @@ class PixelContext:
         self.origin = (int(origin[0]), int(origin[1]))
         self.full_shape = tuple(full_shape) if full_shape is not None else self.image.shape[:2]
         self.landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
-        # ``(y0, y1, x0, x1)`` or ``(y0, y1, x0, x1, step)`` when the query pixels
-        # are exactly that rectangle of the crop (every ``step``-th row and column),
-        # in row-major order (a dense tile, or its grid): window means then come
-        # from OpenCV box filters over the crop instead of integral-image lookups.
-        self.rect = None if rect is None else (tuple(rect) + (1,))[:5]
+        # ``(y0, y1, x0, x1, step)`` when the query pixels are exactly every
+        # ``step``-th row and column of that rectangle of the crop, in row-major
+        # order (a dense tile, or its grid): window means then come from OpenCV
+        # box filters over the crop instead of integral-image lookups.
+        self.rect = rect
         self._cache: dict = {}
 
     @property
@@ -96,11 +78,11 @@ class PixelContext:
 
         return self.cached(("integral", key), build)
 
-    def box_mean(self, key, channels, size: int, out=None) -> np.ndarray:
+    def box_mean(self, key, channels, size: int, out: np.ndarray) -> np.ndarray:
         """Mean of ``channels()`` over the ``size x size`` window centred on each query pixel.
 
         The window is clipped to the crop and the mean is over the pixels inside.
-        Returns ``(n, C)`` float32, written into ``out`` when given.
+        Written into ``out``, an ``(n, C)`` float32 array (or column slice), and returned.
         """
         if self.rect is not None:
             return self._dense_box_mean(key, channels, size, out)
@@ -113,12 +95,10 @@ class PixelContext:
         x2 = np.clip(self.xs - lo + size, 0, w)
         total = table[y2, x2] - table[y1, x2] - table[y2, x1] + table[y1, x1]
         area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
-        if out is None:
-            return (total / area[:, None]).astype(np.float32)
         out[...] = total / area[:, None]
         return out
 
-    def _dense_box_mean(self, key, channels, size: int, out=None) -> np.ndarray:
+    def _dense_box_mean(self, key, channels, size: int, out: np.ndarray) -> np.ndarray:
         # Same windows as the integral path: rows y - size//2 .. y - size//2 + size - 1
         # (OpenCV's default anchor), zeros outside the crop, divided by the
         # number of pixels inside. Sums in float32 (half the memory traffic of
@@ -133,8 +113,6 @@ class PixelContext:
         if sums.ndim == 2:
             sums = sums[..., None]
         sums, counts = sums[y0:y1:step, x0:x1:step], counts[y0:y1:step, x0:x1:step, None]
-        if out is None:
-            return (sums / counts).reshape(self.n, -1)
         # Divide straight into the caller's columns, seen as (rows, cols, C).
         grid = out.view()
         grid.shape = sums.shape  # raises rather than silently copying

@@ -42,10 +42,7 @@ def halo(params: dict) -> int:
     return max(params["mean_sizes"], default=0)
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
-    if out is None:
-        out = np.empty((ctx.n, len(names(params, None))), np.float32)
-
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     def image(space):
         return ctx.cached(("colour", space), lambda: SPACES[space][1](ctx))
 

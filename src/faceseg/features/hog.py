@@ -57,10 +57,8 @@ def _orientation_channels(grey: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     n_bins = params["orientations"]
-    if out is None:
-        out = np.empty((ctx.n, len(params["cell_sizes"]) * (n_bins + 1)), np.float32)
     channels = lambda: _orientation_channels(ctx.grey(), n_bins)  # noqa: E731
     for i, cell in enumerate(params["cell_sizes"]):
         mean = ctx.box_mean(("hog", n_bins), channels, cell, out=out[:, i * (n_bins + 1) : (i + 1) * (n_bins + 1)])

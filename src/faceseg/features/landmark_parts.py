@@ -101,13 +101,11 @@ def part_ellipses(points: np.ndarray, margin: float):
     return out
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the landmark_parts feature group needs landmarks for this image")
     y, x = ctx.full_coords()
     pix = np.stack([x, y], axis=1).astype(np.float64)
-    if out is None:
-        out = np.empty((len(pix), 3 * len(PART_NAMES)), np.float32)
     for i, (centre, whitening) in enumerate(part_ellipses(ctx.landmarks, params["margin"]).values()):
         uv = (pix - centre) @ whitening.T
         out[:, 3 * i : 3 * i + 2] = uv

@@ -79,7 +79,7 @@ def face_frame(points: np.ndarray, frame: str = "auto"):
     return origin, axes, scale
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the landmarks feature group needs landmarks for this image")
     points = ctx.landmarks
@@ -89,9 +89,7 @@ def compute(ctx, params: dict, out=None) -> np.ndarray:
     # Rotate pixels and landmarks into the face frame once, then subtract.
     pix_f = ((pix - origin) @ axes.T / scale).astype(np.float32)  # (n, 2)
     lm_f = ((points - origin) @ axes.T / scale).astype(np.float32)  # (K, 2)
-    n, k = len(pix_f), len(lm_f)
-    if out is None:
-        out = np.empty((n, 2 + 2 * k + (k if params["distances"] else 0)), np.float32)
+    k = len(lm_f)
     out[:, :2] = pix_f
     # One (n, K) subtraction per axis, written into interleaved columns: a broadcast
     # over a trailing axis of length 2 would run numpy's inner loop 2 elements at a time.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceseg.features._context import write_columns
 from faceseg.features._params import with_defaults
 
 DEFAULTS: dict = {}
@@ -22,7 +21,9 @@ def halo(params: dict) -> int:
     return 0
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     y, x = ctx.full_coords()
     h, w = ctx.full_shape
-    return write_columns(out, [((x[:, None] + 0.5) / w), ((y[:, None] + 0.5) / h)])
+    out[:, 0] = (x + 0.5) / w
+    out[:, 1] = (y + 0.5) / h
+    return out

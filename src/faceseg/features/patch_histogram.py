@@ -49,12 +49,10 @@ def _bin_indicators(hsv: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
-def compute(ctx, params: dict, out=None) -> np.ndarray:
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     bins = params["bins"]
     channels = lambda: _bin_indicators(ctx.hsv(), bins)  # noqa: E731
     width = 3 * bins
-    if out is None:
-        out = np.empty((ctx.n, len(params["patch_sizes"]) * width), np.float32)
     for i, size in enumerate(params["patch_sizes"]):
         ctx.box_mean(("phist", bins), channels, size, out=out[:, i * width : (i + 1) * width])
     return out
