@@ -102,7 +102,7 @@ def _compute(ctx: PixelContext, config: dict) -> np.ndarray:
     # matrix, so a pixel's features are written once.
     n_landmarks = None if ctx.landmarks is None else len(ctx.landmarks)
     widths = [len(GROUPS[name].module.names(params, n_landmarks)) for name, params in config.items()]
-    out = np.empty((ctx.n, sum(widths)), np.float32)
+    out = np.empty((sum(widths), ctx.n), np.float32).T
     col = 0
     for (name, params), width in zip(config.items(), widths):
         GROUPS[name].module.compute(ctx, params, out=out[:, col : col + width])

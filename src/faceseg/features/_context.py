@@ -63,62 +63,75 @@ class PixelContext:
         values = array[self.ys, self.xs]
         return values.reshape(self.n, -1)
 
-    def integral(self, key, channels) -> np.ndarray:
-        """Cached ``(h+1, w+1, C)`` float64 integral image of ``channels()``."""
+    def integral(self, key, planes) -> np.ndarray:
+        """Cached ``(C, h+1, w+1)`` float64 integral images of ``planes()``."""
 
         def build():
-            arr = channels()
+            arr = planes()
             if arr.ndim == 2:
-                arr = arr[..., None]
-            h, w, c = arr.shape
-            out = np.zeros((h + 1, w + 1, c), dtype=np.float64)
-            np.cumsum(arr, axis=0, dtype=np.float64, out=out[1:, 1:])
-            np.cumsum(out[1:, 1:], axis=1, out=out[1:, 1:])
+                arr = arr[None]
+            c, h, w = arr.shape
+            out = np.zeros((c, h + 1, w + 1), dtype=np.float64)
+            np.cumsum(arr, axis=1, dtype=np.float64, out=out[:, 1:, 1:])
+            np.cumsum(out[:, 1:, 1:], axis=2, out=out[:, 1:, 1:])
             return out
 
         return self.cached(("integral", key), build)
 
-    def box_mean(self, key, channels, size: int, out: np.ndarray) -> np.ndarray:
-        """Mean of ``channels()`` over the ``size x size`` window centred on each query pixel.
+    def box_mean(self, key, planes, size: int, out: np.ndarray) -> np.ndarray:
+        """Mean of each of ``planes()`` over the ``size x size`` window centred on each query pixel.
 
-        The window is clipped to the crop and the mean is over the pixels inside.
+        ``planes()`` returns the channels planar, ``(C, h, w)`` (or ``(h, w)``),
+        so each channel is filtered and written as one contiguous plane. The
+        window is clipped to the crop and the mean is over the pixels inside.
         Written into ``out``, an ``(n, C)`` float32 array (or column slice), and returned.
         """
         if self.rect is not None:
-            return self._dense_box_mean(key, channels, size, out)
-        table = self.integral(key, channels)
-        h, w = table.shape[0] - 1, table.shape[1] - 1
+            return self._dense_box_mean(key, planes, size, out)
+        table = self.integral(key, planes)
+        h, w = table.shape[1] - 1, table.shape[2] - 1
         lo = size // 2
         y1 = np.clip(self.ys - lo, 0, h)
         y2 = np.clip(self.ys - lo + size, 0, h)
         x1 = np.clip(self.xs - lo, 0, w)
         x2 = np.clip(self.xs - lo + size, 0, w)
-        total = table[y2, x2] - table[y1, x2] - table[y2, x1] + table[y1, x1]
         area = ((y2 - y1) * (x2 - x1)).astype(np.float64)
-        out[...] = total / area[:, None]
+        for c in range(table.shape[0]):
+            t = table[c]
+            out[:, c] = (t[y2, x2] - t[y1, x2] - t[y2, x1] + t[y1, x1]) / area
         return out
 
-    def _dense_box_mean(self, key, channels, size: int, out: np.ndarray) -> np.ndarray:
+    def _dense_box_mean(self, key, planes, size: int, out: np.ndarray) -> np.ndarray:
         # Same windows as the integral path: rows y - size//2 .. y - size//2 + size - 1
         # (OpenCV's default anchor), zeros outside the crop, divided by the
         # number of pixels inside. Sums in float32 (half the memory traffic of
         # float64; they differ from the integral path's float64 sums by ~1e-7).
-        arr = self.cached(("dense", key), lambda: np.ascontiguousarray(channels(), dtype=np.float32))
-        h, w = arr.shape[:2]
-        sums = cv2.boxFilter(arr, cv2.CV_32F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        arr = self.cached(("dense", key), lambda: _planar(planes()))
+        h, w = arr.shape[1:]
         counts = self.cached(("box_counts", size), lambda: cv2.boxFilter(
             np.ones((h, w), np.float32), cv2.CV_32F, (size, size), normalize=False,
             borderType=cv2.BORDER_CONSTANT))
         y0, y1, x0, x1, step = self.rect
-        if sums.ndim == 2:
-            sums = sums[..., None]
-        sums, counts = sums[y0:y1:step, x0:x1:step], counts[y0:y1:step, x0:x1:step, None]
-        # Divide straight into the caller's columns, seen as (rows, cols, C).
-        grid = out.view()
-        grid.shape = sums.shape  # raises rather than silently copying
-        np.divide(sums, counts, out=grid)
+        counts = counts[y0:y1:step, x0:x1:step]
+        for c in range(arr.shape[0]):
+            sums = cv2.boxFilter(arr[c], cv2.CV_32F, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            # Divide straight into the caller's column, seen as (rows, cols).
+            column = out[:, c].view()
+            column.shape = counts.shape  # raises rather than silently copying
+            np.divide(sums[y0:y1:step, x0:x1:step], counts, out=column)
         return out
 
     def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Query pixels in full-image coordinates ``(y, x)``."""
         return self.ys + self.origin[0], self.xs + self.origin[1]
+
+
+def _planar(arr: np.ndarray) -> np.ndarray:
+    """``(C, h, w)`` contiguous float32 from ``(h, w)`` or ``(C, h, w)``."""
+    arr = np.asarray(arr, dtype=np.float32)
+    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr)
+
+
+def planes_of(image: np.ndarray) -> np.ndarray:
+    """Channels-last ``(h, w, C)`` image as contiguous float32 planes ``(C, h, w)``."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(image, dtype=np.float32), -1, 0))

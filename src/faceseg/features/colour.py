@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.features._context import planes_of
 from faceseg.features._params import check_choices, check_sizes, with_defaults
 
 SPACES = {
@@ -54,6 +55,6 @@ def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     for size in params["mean_sizes"]:
         for space in params["spaces"]:
             k = len(SPACES[space][0])
-            ctx.box_mean(("colour", space), lambda s=space: image(s), size, out=out[:, col : col + k])
+            ctx.box_mean(("colour", space), lambda s=space: planes_of(image(s)), size, out=out[:, col : col + k])
             col += k
     return out

@@ -39,21 +39,20 @@ def halo(params: dict) -> int:
 
 
 def _orientation_channels(grey: np.ndarray, n_bins: int) -> np.ndarray:
-    """``(h, w, n_bins + 1)``: magnitude split over orientation bins, then magnitude."""
+    """``(n_bins + 1, h, w)`` planes: magnitude split over orientation bins, then magnitude."""
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=1)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=1)
     mag = np.sqrt(gx * gx + gy * gy)
     angle = np.arctan2(gy, gx) % np.pi  # unsigned orientation in [0, pi)
     pos = angle * (n_bins / np.pi) - 0.5  # bin centres at (k + 0.5) * pi / n_bins
     lower = np.floor(pos)
-    frac = (pos - lower).astype(np.float32)
-    lower = lower.astype(np.int64) % n_bins
-    upper = (lower + 1) % n_bins
-    out = np.zeros(grey.shape + (n_bins + 1,), dtype=np.float32)
-    rows, cols = np.indices(grey.shape)
-    out[rows, cols, lower] += mag * (1 - frac)
-    out[rows, cols, upper] += mag * frac
-    out[..., n_bins] = mag
+    frac = (pos - lower).astype(np.float32)  # share of the upper bin
+    lower_share, upper_share = mag * (1 - frac), mag * frac
+    lower = lower.astype(np.int8) % n_bins
+    out = np.empty((n_bins + 1,) + grey.shape, dtype=np.float32)
+    for b in range(n_bins):
+        np.add(np.where(lower == b, lower_share, 0), np.where(lower == (b - 1) % n_bins, upper_share, 0), out=out[b])
+    out[n_bins] = mag
     return out
 
 
@@ -63,5 +62,8 @@ def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     for i, cell in enumerate(params["cell_sizes"]):
         mean = ctx.box_mean(("hog", n_bins), channels, cell, out=out[:, i * (n_bins + 1) : (i + 1) * (n_bins + 1)])
         hist = mean[:, :n_bins]  # then the cell's mean magnitude, left as it is
-        hist /= np.sqrt(np.einsum("ij,ij->i", hist, hist) + NORM_EPS**2)[:, None]
+        norm = np.full(len(hist), NORM_EPS**2, np.float32)
+        for b in range(n_bins):  # column by column: the columns are contiguous planes
+            norm += hist[:, b] * hist[:, b]
+        hist /= np.sqrt(norm)[:, None]
     return out

@@ -39,13 +39,12 @@ def halo(params: dict) -> int:
 
 
 def _bin_indicators(hsv: np.ndarray, bins: int) -> np.ndarray:
-    """``(h, w, 3 * bins)`` one-hot bin membership of each HSV channel."""
-    index = np.minimum((hsv / RANGES * bins).astype(np.int64), bins - 1)
-    index += np.arange(3) * bins
-    out = np.zeros(hsv.shape[:2] + (3 * bins,), dtype=np.float32)
-    rows, cols = np.indices(hsv.shape[:2])
+    """``(3 * bins, h, w)`` planes: one-hot bin membership of each HSV channel."""
+    out = np.empty((3 * bins,) + hsv.shape[:2], dtype=np.float32)
     for c in range(3):
-        out[rows, cols, index[..., c]] = 1.0
+        index = np.minimum((hsv[..., c] / RANGES[c] * bins).astype(np.int8), bins - 1)
+        for b in range(bins):
+            np.equal(index, b, out=out[c * bins + b], casting="unsafe")
     return out
 
 
