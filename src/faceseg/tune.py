@@ -68,18 +68,21 @@ def cross_validate(
     prior_grid=(None,),
     sigma_grid=(None,),
     guided_grid=(None,),
+    stride_grid=(None,),
     workdir=None,
 ) -> list[dict]:
     """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
 
     The decision parameters applied after the model (``prior_correction``,
-    ``smooth_sigma``, ``guided_radius``) are scored for every combination of
-    ``prior_grid`` x ``sigma_grid`` x ``guided_grid`` from the same trained
-    fold models (None: the model's own value). Returns one result per combination.
+    ``smooth_sigma``, ``guided_radius``) and the segmentation stride are scored
+    for every combination of ``prior_grid`` x ``sigma_grid`` x ``guided_grid``
+    x ``stride_grid`` from the same trained fold models (None: the model's own
+    value, or ``stride``). Returns one result per combination.
     """
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
-    grid = [(a, s, r) for a in prior_grid for s in sigma_grid for r in guided_grid]
+    strides = [stride if t is None else int(t) for t in stride_grid]
+    grid = [(a, s, r, t) for a in prior_grid for s in sigma_grid for r in guided_grid for t in strides]
     totals = {pair: np.zeros((spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         stores = []
@@ -105,21 +108,23 @@ def cross_validate(
                                                     n_landmarks)
                 except NoFaceError:
                     continue
-                raw = predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False,
-                                          stride=stride)
-                for a, s, r in grid:
+                raws = {t: predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False,
+                                               stride=t) for t in strides}
+                for a, s, r, t in grid:
+                    raw = raws[t]
                     proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
                     sigma = model.params["smooth_sigma"] if s is None else s
                     radius = model.params["guided_radius"] if r is None else int(r)
                     pred = labels_from_proba(proba, sigma, image, radius, model.params["guided_eps"])
-                    totals[(a, s, r)] += confusion_matrix(labels, pred, spec.n_classes)
+                    totals[(a, s, r, t)] += confusion_matrix(labels, pred, spec.n_classes)
     results = []
-    for (a, sigma, radius), total in totals.items():
+    for (a, sigma, radius, step), total in totals.items():
         result = scores(total, spec.class_names)
         result["confusion_matrix"] = total.tolist()
         result["prior_correction"] = model_params.get("prior_correction", 1.0) if a is None else a
         result["smooth_sigma"] = model_params.get("smooth_sigma", 0.0) if sigma is None else sigma
         result["guided_radius"] = model_params.get("guided_radius", 0) if radius is None else int(radius)
+        result["stride"] = step
         results.append(result)
     return results
 
@@ -153,6 +158,8 @@ def main(argv=None) -> int:
                         help="smooth_sigma values to score (default: the config's)")
     parser.add_argument("--guided-grid", default=None, metavar="A,B,...",
                         help="guided_radius values to score (default: the config's)")
+    parser.add_argument("--stride-grid", default=None, metavar="A,B,...",
+                        help="segmentation strides to score (default: the config's segmentation.stride)")
     parser.add_argument("--output", help="write the scores here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -187,14 +194,14 @@ def main(argv=None) -> int:
                              model_params, n_points, args.folds, args.threads,
                              config["segmentation"]["tile_size"], config["segmentation"].get("stride", 1),
                              grid(args.prior_grid), grid(args.sigma_grid),
-                             grid(args.guided_grid))
+                             grid(args.guided_grid), grid(args.stride_grid))
     seconds = round(time.perf_counter() - start, 1)
     for result in results:
         result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
                               "folds": args.folds, "n_images": len(records), "seconds": seconds}
         ious = {n: round(v["iou"], 4) for n, v in result["per_class"].items() if v["iou"] is not None}
         print(json.dumps({"prior_correction": result["prior_correction"], "smooth_sigma": result["smooth_sigma"],
-                          "guided_radius": result["guided_radius"],
+                          "guided_radius": result["guided_radius"], "stride": result["stride"],
                           "pixel_accuracy": round(result["pixel_accuracy"], 4),
                           "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
     print(f"# {args.model}, {len(records)} training images, {args.folds} folds, {seconds} s, set={args.set}")
