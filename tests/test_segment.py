@@ -66,6 +66,19 @@ def test_strided_prediction_is_exact_on_the_grid(tiny_model, fasseg_root):
         predict_proba_image(model, image, landmarks, tile_size=128, stride=3)
 
 
+def test_tiles_in_parallel_equal_tiles_one_by_one(tiny_model, fasseg_root):
+    from faceseg.io import read_image, read_landmarks
+    from faceseg.models import load_model
+    from faceseg.segment import predict_proba_image
+
+    model = load_model(tiny_model)
+    image = read_image(fasseg_root / "V1" / "Train_RGB" / "2.png")
+    landmarks = read_landmarks(tiny_model.parents[3].parent / "2.txt", image.shape, n_points=68)
+    serial = predict_proba_image(model, image, landmarks, tile_size=128, threads=1, stride=2)
+    parallel = predict_proba_image(model, image, landmarks, tile_size=128, threads=3, stride=2)
+    np.testing.assert_array_equal(parallel, serial)
+
+
 def test_strided_tile_features_equal_the_dense_pass_on_the_grid(rng):
     from faceseg.features import compute_features, compute_features_tile
 

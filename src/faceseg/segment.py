@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from faceseg.features import compute_features_tile, feature_names, resolve_config
 from faceseg.models import PixelClassifier
@@ -42,12 +45,26 @@ def predict_proba_image(
     gh, gw = -(-h // stride), -(-w // stride)  # grid rows and columns
     grid = np.empty((gh, gw, len(model.class_names)), dtype=np.float32)
     tiles = [(r, c) for r in range(0, h, tile_size) for c in range(0, w, tile_size)]
-    for r, c in tiles if progress is None else progress(tiles):
+
+    def classify_tile(tile, threads_per_tile):
+        r, c = tile
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
         feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride)
-        p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads, apply_prior=apply_prior)
+        p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads_per_tile, apply_prior=apply_prior)
         grid[r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = p.reshape(
             feats.shape[0], feats.shape[1], -1)
+
+    todo = tiles if progress is None else progress(tiles)
+    if threads > 1 and len(tiles) > 1:
+        # Tiles in parallel, each single-threaded: feature extraction is mostly
+        # single-threaded NumPy/OpenCV work that releases the GIL, so this uses
+        # every core for features and prediction alike.
+        with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(lambda tile: classify_tile(tile, 1), todo):
+                pass
+    else:
+        for tile in todo:
+            classify_tile(tile, threads)
     if stride == 1:
         return grid
     return upsample_grid(grid, stride, (h, w))
