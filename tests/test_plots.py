@@ -39,6 +39,10 @@ def predictions(tmp_path, fasseg_root):
     return tmp_path, images, confusions
 
 
+def predicted(folder):
+    return {image_id: folder / "labels" / f"{image_id}.png" for image_id in ("1", "2", "3")}
+
+
 def test_images_are_ranked_by_mean_iou(predictions):
     _, _, confusions = predictions
     ranked = steps.rank_images_by_iou(confusions, FASSEG.class_names)
@@ -49,20 +53,20 @@ def test_images_are_ranked_by_mean_iou(predictions):
 def test_overlays_show_the_best_and_the_worst(predictions):
     folder, images, confusions = predictions
     out = folder / "overlays"
-    written = steps.plot_overlays(confusions, folder / "labels", images, out, "fasseg", 1, "t")
+    written = steps.plot_overlays(confusions, predicted(folder), images, out, "fasseg", 1, "t")
     assert written == ["best_1_1.png", "worst_1_3.png"]
     assert sorted(p.name for p in out.iterdir()) == written
     picture = Image.open(out / "best_1_1.png")
     assert picture.width > 2 * picture.height  # four portrait panels side by side
     # asking for more than there are: each image once
-    written = steps.plot_overlays(confusions, folder / "labels", images, folder / "all", "fasseg", 5, "t")
+    written = steps.plot_overlays(confusions, predicted(folder), images, folder / "all", "fasseg", 5, "t")
     assert written == ["best_1_1.png", "best_2_2.png", "best_3_3.png"]
 
 
 def test_overlay_count_is_validated(predictions):
     folder, images, confusions = predictions
     with pytest.raises(ValueError, match="report.overlays must be a positive integer, got 0"):
-        steps.plot_overlays(confusions, folder / "labels", images, folder / "o", "fasseg", 0, "t")
+        steps.plot_overlays(confusions, predicted(folder), images, folder / "o", "fasseg", 0, "t")
     assert not (folder / "o").exists()
 
 

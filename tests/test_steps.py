@@ -90,3 +90,41 @@ def test_model_of_another_dataset_is_refused(trained, fasseg_root, tmp_path):
         steps.segment_test_image(trained / "rf.joblib", "lapa", "1", image, None, tmp_path / "l.png",
                                  tmp_path / "c.png", tmp_path / "c.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def _part_items(fasseg_root, tmp_path, image_ids):
+    items = []
+    for image_id in image_ids:
+        image = fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png"
+        lm = tmp_path / f"{image_id}.txt"
+        steps.detect_landmarks(image, lm)
+        items.append({"image_id": image_id, "image": image, "landmarks": lm,
+                      "labels": fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png"})
+    return items
+
+
+def test_a_part_of_the_test_split_equals_its_images_segmented_one_by_one(trained, fasseg_root, tmp_path):
+    items = _part_items(fasseg_root, tmp_path, ("1", "2"))
+    steps.segment_test_images(trained / "rf.joblib", "fasseg", items, tmp_path / "part001", 68)
+    written = sorted(str(p.relative_to(tmp_path / "part001")) for p in (tmp_path / "part001").rglob("*.*"))
+    assert written == ["colour/1.png", "colour/2.png", "confusion/1.json", "confusion/2.json",
+                       "labels/1.png", "labels/2.png"]
+    for item in items:
+        one = tmp_path / "one"
+        steps.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"], item["labels"],
+                                 one / "l.png", one / "c.png", one / "c.json", item["landmarks"], 68)
+        part = tmp_path / "part001"
+        assert np.array_equal(np.asarray(Image.open(one / "l.png")),
+                              np.asarray(Image.open(part / "labels" / f"{item['image_id']}.png")))
+        assert (one / "c.json").read_text() == (part / "confusion" / f"{item['image_id']}.json").read_text()
+
+
+def test_a_bad_image_fails_its_part_naming_it_and_leaves_nothing(trained, fasseg_root, tmp_path):
+    items = _part_items(fasseg_root, tmp_path, ("1", "2", "3"))
+    bad = tmp_path / "2.png"
+    bad.write_bytes((fasseg_root / "V1" / "Test_RGB" / "2.png").read_bytes()[:2000])
+    items[1]["image"] = bad
+    with pytest.raises(InputError, match=r"1 of 3 images failed: .*2\.png: not a readable image"):
+        steps.segment_test_images(trained / "rf.joblib", "fasseg", items, tmp_path / "part001", 68)
+    assert not (tmp_path / "part001").exists()
+    assert not list(tmp_path.glob(".part001*")), "no temporary folder left behind"

@@ -41,11 +41,13 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
         assert "mean IoU" in (report / "report.md").read_text()
         pred_dir = fasseg_run / "results/predictions/fasseg/default" / model
         for image_id in ("1", "10"):  # first two test images by name
-            labels = np.asarray(Image.open(pred_dir / "labels" / f"{image_id}.png"))
+            part = pred_dir / ("part001" if image_id == "1" else "part002")  # one image per part (TINY)
+            labels = np.asarray(Image.open(part / "labels" / f"{image_id}.png"))
             source = Image.open(fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png")
             assert labels.shape == (source.height, source.width)
             assert labels.max() <= 5 and len(np.unique(labels)) >= 4
-            assert np.asarray(Image.open(pred_dir / "colour" / f"{image_id}.png")).shape[2] == 3
+            assert np.asarray(Image.open(part / "colour" / f"{image_id}.png")).shape[2] == 3
+            assert json.loads((part / "confusion" / f"{image_id}.json").read_text())["image_id"] == image_id
     store = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train/1.zarr"), mode="r")
     assert store.metadata.zarr_format == 3
     assert store["X"].shape[0] == store["y"].shape[0] <= 1500
@@ -55,7 +57,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert merged["X"].shape[0] == 3 * 1500
     lm = (fasseg_run / "results/landmarks/fasseg/test/1.txt").read_text().splitlines()
     assert lm[0] == "68" and len(lm) == 69
-    for rule in ("extract_features", "train_rf", "segment_image", "evaluate"):
+    for rule in ("extract_features", "train_rf", "segment_images", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
 
@@ -137,7 +139,7 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     mlp_before = mlp_model.stat().st_mtime_ns
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     # grey-loc sets its own n_estimators, so only the default experiment's forest reruns.
-    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_image": 2, "evaluate": 1, "plot_confusion": 1,
+    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_images": 2, "evaluate": 1, "plot_confusion": 1,
                                         "plot_overlays": 1, "plot_feature_importance": 1, "plot_iou_by_class": 1,
                                         "summarise": 1, "all": 1}
     snakemake(fasseg_run)
@@ -150,7 +152,7 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
                  experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
     assert planned_jobs(fasseg_run) == {
         "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
-        "segment_image": 6, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3, "plot_feature_importance": 1,
+        "segment_images": 6, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3, "plot_feature_importance": 1,
         "plot_iou_by_class": 1, "summarise": 1, "all": 1,
     }
 

@@ -32,6 +32,8 @@ TINY = {
         },
     },
     "run_experiments": ["default", "grey-loc"],
+    # One image per segmentation job: the 2 test images make 2 parts per model.
+    "segmentation": {"images_per_job": 1},
     "models": {
         "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
         "hgb": {"enabled": True, "max_iter": 15, "seed": 0},

@@ -193,18 +193,16 @@ def segment_test_image(
     tile_size: int = 256,
     threads: int = 1,
     stride: int = 1,
+    model=None,
 ) -> None:
     """Segment one image at full resolution and score it against its labels.
 
     With no face found, the label map is all ``NOT_SEGMENTED`` (255) and the
     confusion file records the skip, so the evaluation can report it.
+    ``model``: the loaded model at ``model_path``, when the caller has it.
     """
-    model = load_model(model_path)
+    model = _evaluation_model(model_path, dataset) if model is None else model
     spec = get_dataset(dataset)
-    if model.class_names != list(spec.class_names):
-        raise ValueError(
-            f"{model_path}: the model's classes {model.class_names} are not those of {dataset} {list(spec.class_names)}"
-        )
     image = read_image(image_path)
     labels = read_labels(spec, label_path, image.shape) if label_path else None
     record = {"image_id": image_id, "model": model.kind, "skipped": None, "confusion": None}
@@ -227,6 +225,47 @@ def segment_test_image(
     write_png(out_colour, colourise(pred, spec.palette()))
     with atomic_output(out_confusion) as tmp:
         Path(tmp).write_text(json.dumps(record) + "\n")
+
+
+def _evaluation_model(model_path, dataset: str):
+    model = load_model(model_path)
+    spec = get_dataset(dataset)
+    if model.class_names != list(spec.class_names):
+        raise ValueError(
+            f"{model_path}: the model's classes {model.class_names} are not those of {dataset} {list(spec.class_names)}"
+        )
+    return model
+
+
+#: Where :func:`segment_test_images` puts each image's outputs inside its folder.
+PART_LAYOUT = {"labels": "labels/{image}.png", "colour": "colour/{image}.png", "confusion": "confusion/{image}.json"}
+
+
+def segment_test_images(model_path, dataset: str, images: list[dict], out_dir, n_landmarks: int | None = None,
+                        tile_size: int = 256, threads: int = 1, stride: int = 1) -> None:
+    """Segment a part of the evaluation split with one model, loaded once, into ``out_dir``.
+
+    ``images``: one ``{"image_id", "image", "labels", "landmarks"}`` per image
+    (label and landmark paths may be None). Writes :data:`PART_LAYOUT` under
+    ``out_dir``, which must not exist: the folder is built aside and renamed
+    when every image succeeded. Each image is tried; if any fails, one error
+    names every failed file and nothing is left behind.
+    """
+    model = _evaluation_model(model_path, dataset)
+    failures = []
+    with atomic_output(out_dir) as tmp:
+        Path(tmp).mkdir()
+        for item in images:
+            paths = {kind: Path(tmp) / pattern.format(image=item["image_id"]) for kind, pattern in PART_LAYOUT.items()}
+            try:
+                segment_test_image(model_path, dataset, item["image_id"], item["image"], item.get("labels"),
+                                   paths["labels"], paths["colour"], paths["confusion"], item.get("landmarks"),
+                                   n_landmarks, tile_size, threads, stride, model=model)
+            except InputError as exc:  # a bad file: try the other images, then fail naming each
+                log.error("%s", exc)
+                failures.append(str(exc))
+        if failures:
+            raise InputError(f"{len(failures)} of {len(images)} images failed: " + "; ".join(failures))
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
@@ -298,11 +337,12 @@ def rank_images_by_iou(confusion_paths, class_names) -> list[tuple[str, float]]:
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
 
-def plot_overlays(confusion_paths, prediction_dir, images: dict, out_dir, dataset: str, n: int,
+def plot_overlays(confusion_paths, predicted_labels: dict, images: dict, out_dir, dataset: str, n: int,
                   title: str) -> list[str]:
     """Overlays of the ``n`` best and ``n`` worst images by mean IoU, into ``out_dir``.
 
-    ``images`` maps an image id to ``(image_path, label_path)``.
+    ``images`` maps an image id to ``(image_path, label_path)``, and
+    ``predicted_labels`` to the predicted label PNG.
     """
     from faceseg import plots
 
@@ -319,7 +359,7 @@ def plot_overlays(confusion_paths, prediction_dir, images: dict, out_dir, datase
             image_path, label_path = images[image_id]
             image = read_image(image_path)
             truth = read_labels(spec, label_path, image.shape)
-            pred = np.asarray(Image.open(Path(prediction_dir) / f"{image_id}.png"))
+            pred = np.asarray(Image.open(predicted_labels[image_id]))
             name = f"{kind}_{rank}_{image_id.replace('/', '_')}.png"
             plots.overlay_figure(image, truth, pred, spec.class_names, spec.colours, Path(tmp) / name,
                                  f"{title}: {kind} #{rank}, image {image_id}, mean IoU {iou:.3f}")

@@ -30,6 +30,7 @@ wildcard_constraints:
     split="train|val|test",
     experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
     model="rf|hgb|mlp",
+    part="part[0-9]+",
 
 
 @functools.cache
@@ -77,6 +78,34 @@ def landmark_file(split, image_id, experiment_name):
     if LANDMARK_SOURCE == "detected":
         return f"results/landmarks/{DATASET}/{split}/{image_id}.txt"
     return str(record(split, image_id).landmark_path)
+
+
+def eval_parts():
+    """The evaluation images in parts of ``segmentation.images_per_job``: {part name: [image ids]}.
+
+    One segmentation job per part and model: the model is loaded and the
+    libraries imported once per part, not once per image.
+    """
+    ids = list(records(config["eval_split"]))
+    size = config["segmentation"]["images_per_job"]
+    return {f"part{k // size + 1:03d}": ids[k : k + size] for k in range(0, len(ids), size)}
+
+
+def prediction_parts(dataset, experiment_name, model):
+    """The part folders of one model's predictions."""
+    return [f"results/predictions/{dataset}/{experiment_name}/{model}/{part}" for part in eval_parts()]
+
+
+def prediction_files(dataset, experiment_name, model, kind):
+    """{image id: path} of one kind of prediction output (labels, colour, confusion) inside the part folders."""
+    from faceseg.steps import PART_LAYOUT
+
+    folder = f"results/predictions/{dataset}/{experiment_name}/{model}"
+    return {
+        image: f"{folder}/{part}/{PART_LAYOUT[kind].format(image=image)}"
+        for part, ids in eval_parts().items()
+        for image in ids
+    }
 
 
 def all_reports():

@@ -3,10 +3,7 @@
 
 rule evaluate:
     input:
-        lambda wc: expand(
-            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/confusion/{image}.json",
-            image=records(config["eval_split"]),
-        ),
+        lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
     output:
         metrics="results/reports/{dataset}/{experiment}/{model}/metrics.json",
         per_class=report(
@@ -24,6 +21,8 @@ rule evaluate:
             labels={"figure": "per-class scores", "model": "{model}"},
         ),
         report="results/reports/{dataset}/{experiment}/{model}/report.md",
+    params:
+        confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
     log:
         "logs/evaluate/{dataset}/{experiment}/{model}.log",
     benchmark:
@@ -66,20 +65,13 @@ rule summarise:
 
 rule per_pose:
     input:
-        lambda wc: [
-            f"results/predictions/{wc.dataset}/{name}/{model}/confusion/{image}.json"
-            for name, model in runs()
-            for image in records(config["eval_split"])
-        ],
+        lambda wc: [part for name, model in runs() for part in prediction_parts(wc.dataset, name, model)],
     output:
         md="results/reports/{dataset}/per_pose.md",
         csv="results/reports/{dataset}/per_pose.csv",
     params:
         runs=lambda wc: {
-            f"{name} / {model}": [
-                f"results/predictions/{wc.dataset}/{name}/{model}/confusion/{image}.json"
-                for image in records(config["eval_split"])
-            ]
+            f"{name} / {model}": list(prediction_files(wc.dataset, name, model, "confusion").values())
             for name, model in runs()
         },
         class_names=list(SPEC.class_names),

@@ -56,28 +56,40 @@ rule train_mlp:
         "../scripts/train_model.py"
 
 
-rule segment_image:
+rule segment_images:
+    # One part of the evaluation split (segmentation.images_per_job images) with one model.
     input:
         model="results/models/{dataset}/{experiment}/{model}.joblib",
-        image=lambda wc: record(config["eval_split"], wc.image).image_path,
-        labels=lambda wc: record(config["eval_split"], wc.image).label_path or [],
-        landmarks=lambda wc: landmark_file(config["eval_split"], wc.image, wc.experiment),
+        images=lambda wc: [record(config["eval_split"], i).image_path for i in eval_parts()[wc.part]],
+        labels=lambda wc: [
+            r.label_path for r in (record(config["eval_split"], i) for i in eval_parts()[wc.part]) if r.label_path
+        ],
+        landmarks=lambda wc: [
+            path for i in eval_parts()[wc.part] if (path := landmark_file(config["eval_split"], i, wc.experiment))
+        ],
     output:
-        labels="results/predictions/{dataset}/{experiment}/{model}/labels/{image}.png",
-        colour="results/predictions/{dataset}/{experiment}/{model}/colour/{image}.png",
-        confusion="results/predictions/{dataset}/{experiment}/{model}/confusion/{image}.json",
+        directory("results/predictions/{dataset}/{experiment}/{model}/{part}"),
     params:
+        images=lambda wc: [
+            {
+                "image_id": i,
+                "image": str(record(config["eval_split"], i).image_path),
+                "labels": str(record(config["eval_split"], i).label_path or "") or None,
+                "landmarks": landmark_file(config["eval_split"], i, wc.experiment) or None,
+            }
+            for i in eval_parts()[wc.part]
+        ],
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
     log:
-        "logs/segment_image/{dataset}/{experiment}/{model}/{image}.log",
+        "logs/segment_images/{dataset}/{experiment}/{model}/{part}.log",
     benchmark:
-        "benchmarks/segment_image/{dataset}/{experiment}/{model}/{image}.tsv"
+        "benchmarks/segment_images/{dataset}/{experiment}/{model}/{part}.tsv"
     group:
         "eval_images"
     threads: 1
     conda:
         "../envs/faceseg.yaml"
     script:
-        "../scripts/segment_image.py"
+        "../scripts/segment_images.py"

@@ -46,14 +46,7 @@ rule plot_iou_by_class:
 
 rule plot_overlays:
     input:
-        confusion=lambda wc: expand(
-            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/confusion/{image}.json",
-            image=records(config["eval_split"]),
-        ),
-        labels=lambda wc: expand(
-            "results/predictions/{{dataset}}/{{experiment}}/{{model}}/labels/{image}.png",
-            image=records(config["eval_split"]),
-        ),
+        lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
     output:
         report(
             directory("results/reports/{dataset}/{experiment}/{model}/overlays"),
@@ -65,6 +58,8 @@ rule plot_overlays:
         ),
     params:
         images=lambda wc: eval_image_files(),
+        confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
+        predicted=lambda wc: prediction_files(wc.dataset, wc.experiment, wc.model, "labels"),
         n=config["report"]["overlays"],
     log:
         "logs/plot_overlays/{dataset}/{experiment}/{model}.log",

@@ -3,7 +3,7 @@ from faceseg.steps import evaluate
 
 with rule_log(snakemake.log[0]):
     evaluate(
-        list(snakemake.input),
+        snakemake.params.confusion,
         snakemake.output.metrics,
         snakemake.output.per_class,
         snakemake.output.report,

@@ -1,13 +1,11 @@
-from pathlib import Path
-
 from faceseg.logutil import rule_log
 from faceseg.steps import plot_overlays
 
 with rule_log(snakemake.log[0]):
     wc = snakemake.wildcards
     plot_overlays(
-        list(snakemake.input.confusion),
-        prediction_dir=Path(f"results/predictions/{wc.dataset}/{wc.experiment}/{wc.model}/labels"),
+        snakemake.params.confusion,
+        predicted_labels=snakemake.params.predicted,
         images=snakemake.params.images,
         out_dir=snakemake.output[0],
         dataset=snakemake.config["dataset"],

@@ -1,0 +1,14 @@
+from faceseg.logutil import rule_log
+from faceseg.steps import segment_test_images
+
+with rule_log(snakemake.log[0]):
+    segment_test_images(
+        model_path=snakemake.input.model,
+        dataset=snakemake.config["dataset"],
+        images=snakemake.params.images,
+        out_dir=snakemake.output[0],
+        n_landmarks=snakemake.params.n_landmarks,
+        tile_size=snakemake.params.tile_size,
+        stride=snakemake.params.stride,
+        threads=snakemake.threads,
+    )
