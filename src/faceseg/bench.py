@@ -125,7 +125,7 @@ def stage_train(kind, store, out_model, params, threads):
 def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None, stride=1):
     """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading excluded.
 
-    ``stride`` 2: the model classifies every second pixel of every second row (segmentation.stride).
+    ``stride`` k: the model classifies every k-th pixel of every k-th row (segmentation.stride).
     """
     import cv2
     import numpy as np
@@ -322,7 +322,9 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
                params=params, threads=cores)
     for kind, path in models.items():
         record(f"segment_{kind}", "segment", model_path=path, items=test, threads=cores)
-        record(f"segment_{kind}_stride2", "segment", model_path=path, items=test, threads=cores, stride=2)
+        for stride in (2, 4):  # segmentation.stride: the model classifies 1 pixel in stride**2
+            record(f"segment_{kind}_stride{stride}", "segment", model_path=path, items=test, threads=cores,
+                   stride=stride)
     record("segment_rf_4mp", "segment", model_path=models["rf"], items=test[:1], threads=cores, upscale_to_mp=big_mp)
     record("sampled_features_4mp", "sampled", items=[_upscaled(test[0], work, big_mp)], config=features,
            sampling=sampling, out_dir=str(work / "stores_4mp"))
