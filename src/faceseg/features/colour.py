@@ -40,7 +40,8 @@ def names(params: dict, n_landmarks) -> list[str]:
 
 
 def halo(params: dict) -> int:
-    return max(params["mean_sizes"], default=0)
+    # A window of side k reaches k // 2 pixels from its centre.
+    return max((size // 2 + 1 for size in params["mean_sizes"]), default=0)
 
 
 def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
