@@ -12,6 +12,7 @@ Model files are pickles: load only files you made or trust.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -161,11 +162,14 @@ class PixelClassifier:
         )
 
     # -- prediction ---------------------------------------------------------
-    def predict_proba(self, X: np.ndarray, feature_names=None, threads: int = 1, apply_prior: bool = True) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, feature_names=None, threads: int | None = 1,
+                      apply_prior: bool = True) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` for feature rows ``X``.
 
         ``apply_prior=False`` returns the class-balanced training posteriors,
-        before the prior correction.
+        before the prior correction. ``threads=None``: one thread, under the
+        thread-pool limits the caller set (for callers that run several
+        predictions side by side).
         """
         if feature_names is not None:
             self.check_features(feature_names)
@@ -174,20 +178,22 @@ class PixelClassifier:
             raise FeatureMismatchError(
                 f"{self.kind} model expects {len(self.feature_names)} feature columns, got array of shape {X.shape}"
             )
+        limits = contextlib.nullcontext() if threads is None else threadpool_limits(threads)
         if self.kind in ("rf", "hgb"):
             if self.kind == "rf":
-                self.estimator.n_jobs = threads
+                self.estimator.n_jobs = threads or 1
             # A class absent from training has no column: put zeros there.
             out = np.zeros((len(X), len(self.class_names)), dtype=np.float32)
             columns = self.estimator.classes_.astype(int)
             # scikit-learn runs each tree over all the rows it is given: in blocks that
             # stay in cache, a 0.05 MP grid predicted 3.4x (hgb) and 1.5x (rf) faster.
             block = TREE_ROW_BLOCK[self.kind]
-            with threadpool_limits(threads):
+            with limits:
                 for s in range(0, len(X), block):
                     out[s : s + block, columns] = self.estimator.predict_proba(X[s : s + block])
         else:
-            out = _mlp_predict(self, X, threads)
+            with limits:
+                out = _mlp_predict(self, X)
         if apply_prior and self.class_weights is not None:
             out = apply_class_weights(out, self.class_weights)
         return out
@@ -459,23 +465,22 @@ def _mlp_layers(clf: PixelClassifier) -> list[tuple[np.ndarray, np.ndarray]]:
     return clf._forward_layers
 
 
-def _mlp_predict(clf: PixelClassifier, X: np.ndarray, threads: int, batch: int = 65536) -> np.ndarray:
+def _mlp_predict(clf: PixelClassifier, X: np.ndarray, batch: int = 65536) -> np.ndarray:
     # The forward pass in NumPy (BLAS): a segmentation job need not import PyTorch,
     # which costs more than segmenting a FASSEG image.
     layers = _mlp_layers(clf)
     out = np.empty((len(X), len(clf.class_names)), dtype=np.float32)
-    with threadpool_limits(threads):
-        for s in range(0, len(X), batch):
-            h = X[s : s + batch]
-            for i, (wt, b) in enumerate(layers):
-                h = h @ wt
-                h += b
-                if i < len(layers) - 1:
-                    np.maximum(h, 0, out=h)
-            h -= h.max(axis=1, keepdims=True)
-            np.exp(h, out=h)
-            h /= h.sum(axis=1, keepdims=True)
-            out[s : s + batch] = h
+    for s in range(0, len(X), batch):
+        h = X[s : s + batch]
+        for i, (wt, b) in enumerate(layers):
+            h = h @ wt
+            h += b
+            if i < len(layers) - 1:
+                np.maximum(h, 0, out=h)
+        h -= h.max(axis=1, keepdims=True)
+        np.exp(h, out=h)
+        h /= h.sum(axis=1, keepdims=True)
+        out[s : s + batch] = h
     return out
 
 

@@ -60,7 +60,7 @@ def predict_proba_image(
         # single-threaded NumPy/OpenCV work that releases the GIL, so this uses
         # every core for features and prediction alike.
         with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
-            for _ in pool.map(lambda tile: classify_tile(tile, 1), todo):
+            for _ in pool.map(lambda tile: classify_tile(tile, None), todo):
                 pass
     else:
         for tile in todo:
