@@ -123,7 +123,7 @@ def stage_train(kind, store, out_model, params, threads):
 
 
 def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None, stride=1):
-    """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading excluded.
+    """Full-resolution segmentation (features + prediction + smoothing), s/MP, model loading and warm-up excluded.
 
     ``stride`` k: the model classifies every k-th pixel of every k-th row (segmentation.stride).
     """
@@ -136,6 +136,11 @@ def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None,
     model = load_model(model_path)
     seconds, megapixels = 0.0, 0.0
     with _limit_threads(threads):
+        # Untimed warm-up on a 64 x 64 crop: like the imports and the model load, the
+        # libraries' first-call set-up (thread pools, OpenCV) is paid once per process.
+        image, landmarks = _load(items[0])
+        segment_image(model, np.ascontiguousarray(image[:64, :64]), landmarks, tile_size=tile_size,
+                      threads=threads, stride=stride)
         for item in items:
             image, landmarks = _load(item)
             if upscale_to_mp:
