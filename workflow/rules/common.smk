@@ -91,6 +91,21 @@ def eval_parts():
     return {f"part{k // size + 1:03d}": ids[k : k + size] for k in range(0, len(ids), size)}
 
 
+def part_images(part, experiment_name):
+    """One {image_id, image, labels, landmarks} per image of a part (paths as strings, None where absent)."""
+    split = config["eval_split"]
+    out = []
+    for image_id in eval_parts()[part]:
+        r = record(split, image_id)
+        out.append({
+            "image_id": image_id,
+            "image": str(r.image_path),
+            "labels": str(r.label_path) if r.label_path else None,
+            "landmarks": landmark_file(split, image_id, experiment_name) or None,
+        })
+    return out
+
+
 def prediction_parts(dataset, experiment_name, model):
     """The part folders of one model's predictions."""
     return [f"results/predictions/{dataset}/{experiment_name}/{model}/{part}" for part in eval_parts()]

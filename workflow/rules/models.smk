@@ -60,25 +60,13 @@ rule segment_images:
     # One part of the evaluation split (segmentation.images_per_job images) with one model.
     input:
         model="results/models/{dataset}/{experiment}/{model}.joblib",
-        images=lambda wc: [record(config["eval_split"], i).image_path for i in eval_parts()[wc.part]],
-        labels=lambda wc: [
-            r.label_path for r in (record(config["eval_split"], i) for i in eval_parts()[wc.part]) if r.label_path
-        ],
-        landmarks=lambda wc: [
-            path for i in eval_parts()[wc.part] if (path := landmark_file(config["eval_split"], i, wc.experiment))
-        ],
+        images=lambda wc: [i["image"] for i in part_images(wc.part, wc.experiment)],
+        labels=lambda wc: [i["labels"] for i in part_images(wc.part, wc.experiment) if i["labels"]],
+        landmarks=lambda wc: [i["landmarks"] for i in part_images(wc.part, wc.experiment) if i["landmarks"]],
     output:
         directory("results/predictions/{dataset}/{experiment}/{model}/{part}"),
     params:
-        images=lambda wc: [
-            {
-                "image_id": i,
-                "image": str(record(config["eval_split"], i).image_path),
-                "labels": str(record(config["eval_split"], i).label_path or "") or None,
-                "landmarks": landmark_file(config["eval_split"], i, wc.experiment) or None,
-            }
-            for i in eval_parts()[wc.part]
-        ],
+        images=lambda wc: part_images(wc.part, wc.experiment),
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
