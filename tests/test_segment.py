@@ -90,3 +90,34 @@ def test_strided_tile_features_equal_the_dense_pass_on_the_grid(rng):
     tile = compute_features_tile(image, config, (10, 41), (3, 60), points, stride=3)
     assert tile.shape[:2] == (11, 19)
     np.testing.assert_allclose(tile, dense[10:41:3, 3:60:3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+@pytest.mark.parametrize("rows, cols", [((0, 37), (0, 70)), ((9, 50), (13, 77)), ((44, 71), (50, 90))])
+def test_strided_windows_from_block_sums_equal_the_dense_pass(rng, stride, rows, cols):
+    # Window sides that are multiples of the stride take the block-sum path
+    # (test_block_sum_path_is_taken); tiles at the image's corners and inside it.
+    from faceseg.features import compute_features, compute_features_tile
+
+    image = rng.integers(0, 256, (71, 90, 3), dtype=np.uint8)
+    config = {"colour": {"spaces": ["hsv"], "mean_sizes": [4 * stride]}, "hog": {"cell_sizes": [stride, 4 * stride]},
+              "patch_histogram": {"patch_sizes": [2 * stride, 6 * stride], "bins": 4}}
+    dense = compute_features(image, config)
+    tile = compute_features_tile(image, config, rows, cols, stride=stride)
+    np.testing.assert_allclose(tile, dense[rows[0]:rows[1]:stride, cols[0]:cols[1]:stride], rtol=1e-5, atol=2e-5)
+
+
+def test_block_sum_path_is_taken(rng):
+    from faceseg.features._context import PixelContext
+
+    image = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    plane = rng.random((40, 52)).astype(np.float32)
+    ys, xs = np.mgrid[3:37:4, 5:50:4]
+    grid = PixelContext(image, ys.ravel(), xs.ravel(), rect=(3, 37, 5, 50, 4))
+    assert grid._grid_box_mean("p", lambda: plane, 12, np.empty((ys.size, 1), np.float32)) is not None
+    assert grid._grid_box_mean("p", lambda: plane, 10, np.empty((ys.size, 1), np.float32)) is None  # not whole blocks
+    gathered = PixelContext(image, ys.ravel(), xs.ravel())
+    for size in (4, 8, 12, 10):
+        expected = gathered.box_mean("p", lambda: plane, size, np.empty((ys.size, 1), np.float32))
+        got = grid.box_mean("p", lambda: plane, size, np.empty((ys.size, 1), np.float32))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

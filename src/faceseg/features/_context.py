@@ -106,6 +106,10 @@ class PixelContext:
         # (OpenCV's default anchor), zeros outside the crop, divided by the
         # number of pixels inside. Sums in float32 (half the memory traffic of
         # float64; they differ from the integral path's float64 sums by ~1e-7).
+        if self.rect[4] > 1:
+            grid = self._grid_box_mean(key, planes, size, out)
+            if grid is not None:
+                return grid
         arr = self.cached(("dense", key), lambda: _planar(planes()))
         h, w = arr.shape[1:]
         counts = self.cached(("box_counts", size), lambda: cv2.boxFilter(
@@ -121,6 +125,41 @@ class PixelContext:
             np.divide(sums[y0:y1:step, x0:x1:step], counts, out=column)
         return out
 
+    def _grid_box_mean(self, key, planes, size: int, out: np.ndarray):
+        """Window means on a strided grid from sums over ``step x step`` blocks.
+
+        When ``size`` is a multiple of the grid step, every window is a whole
+        number of blocks once the blocks are aligned with the windows' corners,
+        so the crop is summed into blocks once (shared by every window size
+        with the same alignment) and the box filter runs on a grid ``step**2``
+        times smaller. Returns None where the windows do not fall on the block
+        grid (the caller then filters at full resolution).
+        """
+        y0, y1, x0, x1, step = self.rect
+        if size % step:
+            return None
+        lo, m = size // 2, size // step
+        top, left = (lo - y0) % step, (lo - x0) % step  # window corners fall on block corners
+        blocks = self.cached(("blocks", key, step, top, left), lambda: _block_sums(
+            self.cached(("dense", key), lambda: _planar(planes())), step, top, left))
+        hb, wb = blocks.shape[1:]
+        # With OpenCV's default anchor (m // 2), the block holding a query pixel's
+        # window corner plus m // 2 is where its window sum lands.
+        i0, j0 = (y0 - lo + top) // step + m // 2, (x0 - lo + left) // step + m // 2
+        gh, gw = len(range(y0, y1, step)), len(range(x0, x1, step))
+        if i0 < 0 or j0 < 0 or i0 + gh > hb or j0 + gw > wb:
+            return None
+        h, w = self.image.shape[:2]
+        counts = self.cached(("grid_counts", size), lambda: np.outer(
+            _inside(np.arange(y0, y1, step) - lo, size, h), _inside(np.arange(x0, x1, step) - lo, size, w)
+        ).astype(np.float32))
+        for c in range(blocks.shape[0]):
+            sums = cv2.boxFilter(blocks[c], cv2.CV_32F, (m, m), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            column = out[:, c].view()
+            column.shape = counts.shape  # raises rather than silently copying
+            np.divide(sums[i0 : i0 + gh, j0 : j0 + gw], counts, out=column)
+        return out
+
     def full_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Query pixels in full-image coordinates ``(y, x)``."""
         return self.ys + self.origin[0], self.xs + self.origin[1]
@@ -130,6 +169,27 @@ def _planar(arr: np.ndarray) -> np.ndarray:
     """``(C, h, w)`` contiguous float32 from ``(h, w)`` or ``(C, h, w)``."""
     arr = np.asarray(arr, dtype=np.float32)
     return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr)
+
+
+def _inside(starts: np.ndarray, size: int, n: int) -> np.ndarray:
+    """Pixels of the windows ``[start, start + size)`` that lie inside ``[0, n)``."""
+    return np.clip(starts + size, 0, n) - np.clip(starts, 0, n)
+
+
+def _block_sums(arr: np.ndarray, step: int, top: int, left: int) -> np.ndarray:
+    """Sums of ``(C, h, w)`` planes over ``step x step`` blocks, the first block
+    row and column starting ``top`` and ``left`` pixels before the crop (zeros there)."""
+    c, h, w = arr.shape
+    hb, wb = -(-(top + h) // step), -(-(left + w) // step)
+    padded = np.zeros((c, hb * step, wb * step), np.float32)
+    padded[:, top : top + h, left : left + w] = arr
+    rows = padded[:, 0::step].copy()
+    for j in range(1, step):
+        rows += padded[:, j::step]
+    out = rows[:, :, 0::step].copy()
+    for j in range(1, step):
+        out += rows[:, :, j::step]
+    return out
 
 
 def planes_of(image: np.ndarray) -> np.ndarray:
