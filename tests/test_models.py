@@ -47,6 +47,16 @@ def test_training_is_deterministic(store):
     np.testing.assert_array_equal(ra.predict_proba(X), rb.predict_proba(X))
 
 
+def test_forest_trees_on_a_bootstrap_fraction(store):
+    group, X, _ = store
+    half = train_random_forest(group, {"n_estimators": 3, "max_samples": 0.5, "seed": 1})
+    full = train_random_forest(group, {"n_estimators": 3, "seed": 1})
+    assert half.estimator.max_samples == 0.5 and full.estimator.max_samples is None
+    # Each tree's root holds the rows drawn for it (with repeats): half of the 3000, or all.
+    assert [t.tree_.weighted_n_node_samples[0] for t in half.estimator.estimators_] == [1500] * 3
+    assert [t.tree_.weighted_n_node_samples[0] for t in full.estimator.estimators_] == [3000] * 3
+
+
 def test_mlp_numpy_forward_equals_the_torch_module(store):
     """Segmentation runs the MLP in NumPy (no PyTorch import); it must compute what the trained module does."""
     import torch
@@ -79,6 +89,7 @@ def test_refuses_mismatched_features(store):
 @pytest.mark.parametrize("train, params, message", [
     (train_random_forest, {"n_estimators": 0}, r"models.rf.n_estimators must be a positive integer, got 0"),
     (train_random_forest, {"trees": 5}, r"models.rf: unknown parameter\(s\) \['trees'\]"),
+    (train_random_forest, {"max_samples": 1.5}, r"models.rf.max_samples must be null or a fraction in \(0, 1\], got 1.5"),
     (train_gradient_boosting, {"learning_rate": 0}, r"models.hgb.learning_rate must be a positive number, got 0"),
     (train_mlp, {"hidden": []}, r"models.mlp.hidden must be a non-empty list"),
     (train_mlp, {"lr": -1}, r"models.mlp.lr must be a positive number, got -1"),

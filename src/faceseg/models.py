@@ -44,6 +44,7 @@ RF_DEFAULTS = {
     "max_depth": None,
     "min_samples_leaf": 1,
     "max_features": "sqrt",
+    "max_samples": None,
     "max_train_samples": 300_000,
     "class_weight": None,
     **DECISION_DEFAULTS,
@@ -293,12 +294,17 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
     _positive_int("models.rf.max_depth", p["max_depth"], allow_none=True)
     _positive_int("models.rf.min_samples_leaf", p["min_samples_leaf"])
     _positive_int("models.rf.max_train_samples", p["max_train_samples"], allow_none=True)
+    max_samples = p["max_samples"]
+    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, (int, float))
+                                    or not 0 < max_samples <= 1):
+        raise ValueError(f"models.rf.max_samples must be null or a fraction in (0, 1], got {max_samples!r}")
     _check_decision("rf", p)
     forest = RandomForestClassifier(
         n_estimators=p["n_estimators"],
         max_depth=p["max_depth"],
         min_samples_leaf=p["min_samples_leaf"],
         max_features=p["max_features"],
+        max_samples=None if max_samples in (None, 1) else float(max_samples),
         class_weight=p["class_weight"],
         n_jobs=threads,
         random_state=p["seed"],
