@@ -48,7 +48,7 @@ def test_training_is_deterministic(store):
 
 
 def test_forest_trees_on_a_bootstrap_fraction(store):
-    group, X, _ = store
+    group = store[0]
     half = train_random_forest(group, {"n_estimators": 3, "max_samples": 0.5, "seed": 1})
     full = train_random_forest(group, {"n_estimators": 3, "seed": 1})
     assert half.estimator.max_samples == 0.5 and full.estimator.max_samples is None
