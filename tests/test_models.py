@@ -95,6 +95,10 @@ def test_refuses_mismatched_features(store):
     (train_mlp, {"lr": -1}, r"models.mlp.lr must be a positive number, got -1"),
     (train_mlp, {"dropout": 1.5}, r"models.mlp.dropout must be in \[0, 1\), got 1.5"),
     (train_mlp, {"device": "tpu"}, r"models.mlp.device must be"),
+    (train_random_forest, {"class_bias": [0.5]}, r"models.rf.class_bias must be null or a mapping of class name"),
+    (train_gradient_boosting, {"class_bias": {"a": 0}}, r"models.hgb.class_bias.a must be a positive number, got 0"),
+    (train_mlp, {"class_bias": {"eyes": 0.5}},
+     r"models.mlp.class_bias: unknown class\(es\) \['eyes'\]; the classes are \['bg', 'a', 'b'\]"),
 ])
 def test_bad_parameters_are_named(store, train, params, message):
     with pytest.raises(ValueError, match=message):
@@ -126,3 +130,20 @@ def test_prior_weights_restore_pixel_frequencies(tmp_path):
     np.testing.assert_allclose(apply_class_weights(np.array([[0.5, 0.5]]), prior_weights(g, 1.0)), [[0.9, 0.1]])
     with pytest.raises(ValueError, match=r"prior_correction must be a number in \[0, 2\], got 3"):
         prior_weights(g, 3)
+
+
+def test_class_bias_is_saved_and_weighs_the_arg_max(tmp_path, store):
+    from faceseg.segment import model_labels
+
+    group, X, _ = store
+    plain = train_random_forest(group, {"n_estimators": 5, "seed": 0})
+    biased = train_random_forest(group, {"n_estimators": 5, "seed": 0, "class_bias": {"b": 0.25}})
+    assert plain.decision_bias is None
+    biased.save(tmp_path / "m.joblib")
+    again = load_model(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(again.decision_bias, [1, 1, 0.25])
+    proba = plain.predict_proba(X, NAMES)[None]  # a 1 x n "image"
+    np.testing.assert_array_equal(again.predict_proba(X, NAMES), proba[0])  # the bias is not in the probabilities
+    base, weighed = model_labels(plain, proba, None)[0], model_labels(again, proba, None)[0]
+    assert (weighed == 2).sum() < (base == 2).sum()  # class b needs 4x the evidence
+    assert set(np.flatnonzero(weighed == 2)) <= set(np.flatnonzero(base == 2))

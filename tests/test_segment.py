@@ -15,6 +15,13 @@ def test_smoothing_removes_isolated_pixels():
         labels_from_proba(proba, -1)
 
 
+def test_class_bias_weighs_each_class_before_the_arg_max():
+    proba = np.array([[[0.6, 0.4], [0.45, 0.55]]], np.float32)
+    assert labels_from_proba(proba).tolist() == [[0, 1]]
+    assert labels_from_proba(proba, class_bias=[1.0, 0.5]).tolist() == [[0, 0]]
+    assert labels_from_proba(proba, class_bias=[0.5, 1.0]).tolist() == [[1, 1]]
+
+
 def test_colourise_uses_the_palette_and_marks_unsegmented_black():
     palette = np.array([[255, 0, 0], [0, 255, 0]], np.uint8)
     out = colourise(np.array([[0, 1, 255]], np.uint8), palette)

@@ -38,6 +38,7 @@ DECISION_DEFAULTS = {
     "smooth_sigma": 0.0,
     "guided_radius": 0,
     "guided_eps": 0.01,
+    "class_bias": None,
 }
 RF_DEFAULTS = {
     "n_estimators": 100,
@@ -106,6 +107,26 @@ def _check_decision(kind, p):
         raise ValueError(f"models.{kind}.guided_radius must be an integer >= 0, got {radius!r}")
     if isinstance(p["guided_eps"], bool) or not isinstance(p["guided_eps"], (int, float)) or not p["guided_eps"] > 0:
         raise ValueError(f"models.{kind}.guided_eps must be a positive number, got {p['guided_eps']!r}")
+    bias = p["class_bias"]
+    if bias is not None:
+        if not isinstance(bias, dict) or not all(isinstance(name, str) for name in bias):
+            raise ValueError(f"models.{kind}.class_bias must be null or a mapping of class name to factor, "
+                             f"got {bias!r}")
+        for name, factor in bias.items():
+            _positive_float(f"models.{kind}.class_bias.{name}", factor)
+
+
+def bias_vector(class_bias, class_names, where: str = "class_bias") -> np.ndarray | None:
+    """The arg-max factor of each class, in ``class_names`` order (None: no bias).
+
+    ``class_bias`` maps class names to factors; classes it leaves out get 1.
+    """
+    if not class_bias:
+        return None
+    unknown = sorted(set(class_bias) - set(class_names))
+    if unknown:
+        raise ValueError(f"{where}: unknown class(es) {unknown}; the classes are {list(class_names)}")
+    return np.array([float(class_bias.get(name, 1.0)) for name in class_names], dtype=np.float32)
 
 
 def _positive_float(name, value):
@@ -131,6 +152,11 @@ class PixelClassifier:
     def smooths(self) -> bool:
         """Whether predictions are spatially post-processed (Gaussian or guided filter on the probabilities)."""
         return self.params.get("smooth_sigma", 0) > 0 or self.params.get("guided_radius", 0) > 0
+
+    @property
+    def decision_bias(self) -> np.ndarray | None:
+        """Per-class factors on the post-processed probabilities before the arg-max (``class_bias``)."""
+        return bias_vector(self.params.get("class_bias"), self.class_names, f"models.{self.kind}.class_bias")
 
     @property
     def n_landmarks(self) -> int | None:
@@ -279,7 +305,8 @@ def apply_class_weights(proba: np.ndarray, weights) -> np.ndarray:
     return out
 
 
-def _weights_list(group, params):
+def _weights_list(group, params, kind):
+    bias_vector(params["class_bias"], list(group.attrs["class_names"]), f"models.{kind}.class_bias")
     weights = prior_weights(group, params["prior_correction"])
     return None if weights is None else weights.tolist()
 
@@ -314,7 +341,7 @@ def train_random_forest(group, params: dict, threads: int = 1, info: dict | None
 
 def _fit_tabular(kind, estimator, group, p, threads, info) -> PixelClassifier:
     """Fit a scikit-learn classifier on (up to ``max_train_samples``) rows of a merged store."""
-    weights = _weights_list(group, p)  # checks prior_correction before the long fit
+    weights = _weights_list(group, p, kind)  # checks prior_correction and class_bias before the long fit
     X, y, _ = read_rows(group, p["max_train_samples"], np.random.default_rng(p["seed"]))
     start = time.perf_counter()
     # Progress of the fit (trees built, boosting iterations) goes to stderr: the rule's log.
@@ -395,7 +422,7 @@ def train_mlp(group, params: dict, threads: int = 1, info: dict | None = None) -
     if not 0 <= p["dropout"] < 1:
         raise ValueError(f"models.mlp.dropout must be in [0, 1), got {p['dropout']!r}")
     device = _resolve_device(p["device"])
-    weights = _weights_list(group, p)
+    weights = _weights_list(group, p, "mlp")
     torch.manual_seed(p["seed"])
     torch.set_num_threads(max(1, threads))
     if device == "cpu":

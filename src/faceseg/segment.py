@@ -109,9 +109,9 @@ def guided_filter(guide: np.ndarray, proba: np.ndarray, radius: int, eps: float)
     return out
 
 
-def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
-                      guided_eps: float = 0.01) -> np.ndarray:
-    """Arg-max labels, after optional smoothing of each class's probability map.
+def decision_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
+                   guided_eps: float = 0.01) -> np.ndarray:
+    """Class probabilities after the spatial post-processing (``proba`` itself when there is none).
 
     ``smooth_sigma`` (px) applies a Gaussian: a pixel takes the class most
     probable in its neighbourhood, which removes isolated errors.
@@ -131,7 +131,24 @@ def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, 
             raise ValueError("guided_radius > 0 needs the image as guide")
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         proba = guided_filter(grey, np.ascontiguousarray(proba, dtype=np.float32), int(guided_radius), guided_eps)
+    return proba
+
+
+def biased_argmax(proba: np.ndarray, class_bias=None) -> np.ndarray:
+    """Arg-max over the last axis of ``proba`` weighed by the per-class factors ``class_bias`` (None: 1)."""
+    if class_bias is not None:
+        proba = proba * np.asarray(class_bias, dtype=np.float32)
     return proba.argmax(axis=-1).astype(np.uint8)
+
+
+def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
+                      guided_eps: float = 0.01, class_bias=None) -> np.ndarray:
+    """Arg-max labels, after the spatial post-processing of :func:`decision_proba`.
+
+    ``class_bias`` (one factor per class) weighs the post-processed
+    probabilities before the arg-max: below 1 a class needs more evidence.
+    """
+    return biased_argmax(decision_proba(proba, smooth_sigma, image, guided_radius, guided_eps), class_bias)
 
 
 def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1,
@@ -145,9 +162,10 @@ def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int 
 
 
 def model_labels(model: PixelClassifier, proba: np.ndarray, image) -> np.ndarray:
-    """Labels from probabilities with the model's own decision parameters (smoothing, guided filter)."""
+    """Labels from probabilities with the model's own decision parameters (smoothing, guided filter, bias)."""
     return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
-                             model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01))
+                             model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01),
+                             model.decision_bias)
 
 
 def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from faceseg.models import TRAINERS, load_model
 from faceseg.sampling import balanced_sample, image_rng
 from faceseg.segment import (
     NOT_SEGMENTED,
+    biased_argmax,
     colourise,
     model_labels,
     predict_proba_image,
@@ -220,7 +221,8 @@ def segment_test_image(
             record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
             if model.smooths:
                 # The same probabilities without the spatial post-processing: its own row in the summary.
-                record["confusion_per_pixel"] = confusion_matrix(labels, proba.argmax(axis=-1), spec.n_classes).tolist()
+                record["confusion_per_pixel"] = confusion_matrix(labels, biased_argmax(proba, model.decision_bias),
+                                                                     spec.n_classes).tolist()
     write_png(out_labels, pred)
     write_png(out_colour, colourise(pred, spec.palette()))
     with atomic_output(out_confusion) as tmp:

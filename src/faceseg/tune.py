@@ -32,7 +32,7 @@ from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
-from faceseg.segment import labels_from_proba, predict_proba_image
+from faceseg.segment import biased_argmax, decision_proba, predict_proba_image
 from faceseg.steps import (
     detect_landmarks,
     extract_training_features,
@@ -53,6 +53,78 @@ def fold_of(n_images: int, n_folds: int, seed: int = 0) -> np.ndarray:
     return folds
 
 
+#: Factors tried for each class by :func:`fit_class_bias`: 1/8 to 8 in quarter octaves.
+BIAS_FACTORS = tuple(float(f) for f in 2.0 ** np.arange(-3, 3.01, 0.25))
+
+
+def _mean_iou(proba: np.ndarray, labels: np.ndarray, bias: np.ndarray, n_classes: int) -> float:
+    cm = confusion_matrix(labels, biased_argmax(proba, bias), n_classes)
+    return scores(cm, [str(c) for c in range(n_classes)])["mean_iou"]
+
+
+def fit_class_bias(proba: np.ndarray, labels: np.ndarray, n_classes: int, factors=BIAS_FACTORS,
+                   sweeps: int = 3) -> np.ndarray:
+    """Per-class arg-max factors that maximise the mean IoU of ``labels``.
+
+    ``proba`` ``(n, n_classes)``: post-processed probabilities of held-out
+    pixels; ``labels`` ``(n,)`` their classes. Coordinate ascent: each class
+    in turn takes the factor in ``factors`` that scores best with the others
+    fixed, for up to ``sweeps`` passes. The first class keeps 1 (only ratios
+    change the arg-max). Ties keep the current factor, so a class that
+    gains nothing stays at 1.
+    """
+    proba = np.asarray(proba, dtype=np.float32)
+    labels = np.asarray(labels)
+    if proba.ndim != 2 or proba.shape != (len(labels), n_classes):
+        raise ValueError(f"proba must be (n, {n_classes}) for {len(labels)} labels, got {proba.shape}")
+    bias = np.ones(n_classes, dtype=np.float32)
+    best = _mean_iou(proba, labels, bias, n_classes)
+    for _ in range(sweeps):
+        changed = False
+        for c in range(1, n_classes):
+            for factor in factors:
+                trial = bias.copy()
+                trial[c] = factor
+                score = _mean_iou(proba, labels, trial, n_classes)
+                if score > best + 1e-9:
+                    best, bias, changed = score, trial, True
+        if not changed:
+            break
+    return bias
+
+
+def _bias_report(parts: list, spec, n_folds: int) -> dict:
+    """Class bias fitted on every held-out image, and its cross-fitted score.
+
+    ``parts``: one ``(fold, proba rows, labels)`` per scored image. The
+    cross-fitted score applies to each fold the bias fitted on the other
+    folds' images, so it estimates what the fitted bias does on new images.
+    """
+    n = spec.n_classes
+    proba = np.concatenate([p for _, p, _ in parts])
+    labels = np.concatenate([y for _, _, y in parts])
+    bias = fit_class_bias(proba, labels, n)
+    before = np.zeros((n, n), np.int64)
+    crossed = np.zeros((n, n), np.int64)
+    for k in range(n_folds):
+        train = [(p, y) for f, p, y in parts if f != k]
+        test = [(p, y) for f, p, y in parts if f == k]
+        if not train or not test:
+            continue
+        fold_bias = fit_class_bias(np.concatenate([p for p, _ in train]), np.concatenate([y for _, y in train]), n)
+        for p, y in test:
+            before += confusion_matrix(y, biased_argmax(p), n)
+            crossed += confusion_matrix(y, biased_argmax(p, fold_bias), n)
+
+    def brief(cm):
+        s = scores(cm, spec.class_names)
+        return {"pixel_accuracy": round(s["pixel_accuracy"], 4), "mean_iou": round(s["mean_iou"], 4),
+                "iou": {name: None if v["iou"] is None else round(v["iou"], 4) for name, v in s["per_class"].items()}}
+
+    return {"class_bias": {name: round(float(b), 4) for name, b in zip(spec.class_names, bias) if b != 1},
+            "before": brief(before), "cross_fitted": brief(crossed)}
+
+
 def cross_validate(
     dataset: str,
     records,
@@ -70,6 +142,8 @@ def cross_validate(
     guided_grid=(None,),
     stride_grid=(None,),
     workdir=None,
+    fit_bias: bool = False,
+    bias_subsample: int = 2,
 ) -> list[dict]:
     """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
 
@@ -78,12 +152,18 @@ def cross_validate(
     for every combination of ``prior_grid`` x ``sigma_grid`` x ``guided_grid``
     x ``stride_grid`` from the same trained fold models (None: the model's own
     value, or ``stride``). Returns one result per combination.
+
+    ``fit_bias``: also fit per-class arg-max factors (``class_bias``) to the
+    held-out predictions of each combination (every ``bias_subsample``-th
+    pixel of every ``bias_subsample``-th row), with a cross-fitted score
+    (result key ``class_bias_fit``).
     """
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
     strides = [stride if t is None else int(t) for t in stride_grid]
     grid = [(a, s, r, t) for a in prior_grid for s in sigma_grid for r in guided_grid for t in strides]
     totals = {pair: np.zeros((spec.n_classes, spec.n_classes), np.int64) for pair in grid}
+    held_out = {pair: [] for pair in grid}  # (fold, proba rows, labels) per image, for fit_bias
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         stores = []
         for rec in records:
@@ -115,8 +195,13 @@ def cross_validate(
                     proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
                     sigma = model.params["smooth_sigma"] if s is None else s
                     radius = model.params["guided_radius"] if r is None else int(r)
-                    pred = labels_from_proba(proba, sigma, image, radius, model.params["guided_eps"])
+                    processed = decision_proba(proba, sigma, image, radius, model.params["guided_eps"])
+                    pred = biased_argmax(processed, model.decision_bias)
                     totals[(a, s, r, t)] += confusion_matrix(labels, pred, spec.n_classes)
+                    if fit_bias:
+                        step = bias_subsample
+                        held_out[(a, s, r, t)].append((k, processed[::step, ::step].reshape(-1, spec.n_classes),
+                                                       labels[::step, ::step].ravel()))
     results = []
     for (a, sigma, radius, step), total in totals.items():
         result = scores(total, spec.class_names)
@@ -125,6 +210,8 @@ def cross_validate(
         result["smooth_sigma"] = model_params.get("smooth_sigma", 0.0) if sigma is None else sigma
         result["guided_radius"] = model_params.get("guided_radius", 0) if radius is None else int(radius)
         result["stride"] = step
+        if fit_bias:
+            result["class_bias_fit"] = _bias_report(held_out[(a, sigma, radius, step)], spec, n_folds)
         results.append(result)
     return results
 
@@ -160,6 +247,9 @@ def main(argv=None) -> int:
                         help="guided_radius values to score (default: the config's)")
     parser.add_argument("--stride-grid", default=None, metavar="A,B,...",
                         help="segmentation strides to score (default: the config's segmentation.stride)")
+    parser.add_argument("--fit-class-bias", action="store_true",
+                        help="fit per-class arg-max factors (class_bias) to the held-out predictions, "
+                             "and score them cross-fitted (fitted on the other folds)")
     parser.add_argument("--output", help="write the scores here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -194,7 +284,7 @@ def main(argv=None) -> int:
                              model_params, n_points, args.folds, args.threads,
                              config["segmentation"]["tile_size"], config["segmentation"].get("stride", 1),
                              grid(args.prior_grid), grid(args.sigma_grid),
-                             grid(args.guided_grid), grid(args.stride_grid))
+                             grid(args.guided_grid), grid(args.stride_grid), fit_bias=args.fit_class_bias)
     seconds = round(time.perf_counter() - start, 1)
     for result in results:
         result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
@@ -204,6 +294,8 @@ def main(argv=None) -> int:
                           "guided_radius": result["guided_radius"], "stride": result["stride"],
                           "pixel_accuracy": round(result["pixel_accuracy"], 4),
                           "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
+        if "class_bias_fit" in result:
+            print("#   class_bias fit:", json.dumps(result["class_bias_fit"]))
     print(f"# {args.model}, {len(records)} training images, {args.folds} folds, {seconds} s, set={args.set}")
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2))
