@@ -105,9 +105,30 @@ def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the landmark_parts feature group needs landmarks for this image")
     y, x = ctx.full_coords()
-    pix = np.stack([x, y], axis=1).astype(np.float64)
+    if ctx.rect is not None:
+        # A dense tile or grid: a row of x values and a column of y values, broadcast
+        # into each output plane (one pass per channel instead of a gather per pixel).
+        y0, y1, x0, x1, step = ctx.rect
+        rows, cols = len(range(y0, y1, step)), len(range(x0, x1, step))
+        y = y.reshape(rows, cols)[:, :1].astype(np.float32)
+        x = x.reshape(rows, cols)[:1, :].astype(np.float32)
+        shape = (rows, cols)
+    else:
+        y, x, shape = y.astype(np.float32), x.astype(np.float32), (ctx.n,)
     for i, (centre, whitening) in enumerate(part_ellipses(ctx.landmarks, params["margin"]).values()):
-        uv = (pix - centre) @ whitening.T
-        out[:, 3 * i : 3 * i + 2] = uv
-        out[:, 3 * i + 2] = (uv * uv).sum(axis=1)
+        u, v, d2 = (_plane(out[:, 3 * i + j], shape) for j in range(3))
+        # u = w00 (x - cx) + w01 (y - cy), evaluated as (w01 y + c) + w00 x in float32:
+        # the same operations for every pixel, so tiles equal the whole image exactly.
+        for row, plane in ((whitening[0], u), (whitening[1], v)):
+            offset = np.float32(-(row @ centre))
+            np.add(np.float32(row[1]) * y + offset, np.float32(row[0]) * x, out=plane)
+        np.multiply(u, u, out=d2)
+        d2 += v * v
     return out
+
+
+def _plane(column: np.ndarray, shape) -> np.ndarray:
+    """An output column seen as ``shape`` (rows, cols), without a copy."""
+    view = column.view()
+    view.shape = shape  # raises rather than silently copying
+    return view
