@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -299,3 +300,53 @@ def test_landmark_parts_tiles_equal_whole_image(rng):
     coords = np.stack([rng.integers(0, 100, 50), rng.integers(0, 100, 50)], axis=1)
     np.testing.assert_array_equal(compute_features(img, cfg, coords=coords, landmarks=pts),
                                   whole[coords[:, 0], coords[:, 1]])
+
+
+def _two_tone_face(skin=(200, 150, 120), other=(30, 30, 30)):
+    """A 100 x 100 image of one colour with a patch of skin colour round both cheek disks."""
+    pts = _face_with_elliptic_mouth()  # eyes (40, 30) and (60, 30): cheeks at (40, 42) and (60, 42), radius 3 px
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:] = other
+    img[36:49, 34:67] = skin
+    return img, pts
+
+
+def test_face_colour_names_follow_the_formula():
+    names = feature_names({"face_colour": {"mean_sizes": [9, 25]}}, n_landmarks=68)
+    assert len(names) == 4 * (1 + 2) and names[:4] == ["fc_dl", "fc_da", "fc_db", "fc_de"]
+    assert "fc_de_mean25" in names and len(set(names)) == len(names)
+    with pytest.raises(ValueError, match=r"face_colour.radius must be a number in \(0, 1\] \(face scales\), got 2"):
+        resolve_config({"face_colour": {"radius": 2}})
+
+
+def test_face_colour_is_zero_on_the_face_skin_and_measures_the_rest():
+    from faceseg.features.face_colour import skin_reference
+
+    img, pts = _two_tone_face()
+    cfg = {"face_colour": {"mean_sizes": [5]}}
+    names = feature_names(cfg, 68)
+    f = compute_features(img, cfg, coords=np.array([[42, 50], [80, 10]]), landmarks=pts)
+    skin, other = (dict(zip(names, row)) for row in f)
+    assert max(abs(v) for v in skin.values()) < 1e-5  # a skin pixel inside skin: no difference, nor of its mean
+    expected = cv2.cvtColor(np.array([[[30, 30, 30]]], np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0] / [100, 127, 127] \
+        - skin_reference(img, pts)
+    np.testing.assert_allclose([other["fc_dl"], other["fc_da"], other["fc_db"]], expected, atol=1e-5)
+    assert other["fc_de"] == pytest.approx(np.linalg.norm(expected), rel=1e-5)
+    # The reference follows the face: repaint the cheeks and every difference moves.
+    img2, _ = _two_tone_face(skin=(120, 90, 60))
+    assert not np.allclose(skin_reference(img2, pts), skin_reference(img, pts))
+
+
+def test_face_colour_tiles_equal_whole_image(rng):
+    img, pts = _two_tone_face()
+    img = np.clip(img.astype(int) + rng.integers(-20, 20, img.shape), 0, 255).astype(np.uint8)
+    cfg = {"colour": {"spaces": ["lab"], "mean_sizes": [9]}, "face_colour": {"mean_sizes": [9, 25]}}
+    whole = compute_features(img, cfg, landmarks=pts)
+    # A tile far from the cheeks still measures against the whole image's reference.
+    tile = compute_features_tile(img, cfg, (64, 100), (0, 40), landmarks=pts)
+    np.testing.assert_allclose(tile, whole[64:100, 0:40], atol=1e-5)
+    grid = compute_features_tile(img, cfg, (64, 100), (0, 40), landmarks=pts, stride=4)
+    np.testing.assert_allclose(grid, whole[64:100:4, 0:40:4], atol=1e-5)
+    coords = np.stack([rng.integers(0, 100, 50), rng.integers(0, 100, 50)], axis=1)
+    np.testing.assert_allclose(compute_features(img, cfg, coords=coords, landmarks=pts, band_pixels=100 * 20),
+                               whole[coords[:, 0], coords[:, 1]], atol=1e-5)

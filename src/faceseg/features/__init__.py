@@ -23,6 +23,7 @@ import numpy as np
 
 from faceseg.features import (
     colour,
+    face_colour,
     hog,
     landmark_parts,
     landmarks,
@@ -49,6 +50,7 @@ GROUPS = {
         FeatureGroup("patch_histogram", patch_histogram),
         FeatureGroup("landmarks", landmarks, needs_landmarks=True),
         FeatureGroup("landmark_parts", landmark_parts, needs_landmarks=True),
+        FeatureGroup("face_colour", face_colour, needs_landmarks=True),
     )
 }
 
@@ -171,7 +173,8 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.nd
         if inside.size == 0:
             continue
         y0, y1 = max(r0 - pad, 0), min(r1 + pad, h)
-        ctx = PixelContext(image[y0:y1], coords[inside, 0] - y0, coords[inside, 1], (y0, 0), (h, w), landmarks)
+        ctx = PixelContext(image[y0:y1], coords[inside, 0] - y0, coords[inside, 1], (y0, 0), (h, w), landmarks,
+                           full_image=image)
         values = _compute(ctx, config)
         if out is None:
             out = np.empty((len(coords), values.shape[1]), np.float32)
@@ -199,7 +202,8 @@ def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int
     y0, y1, x0, x1 = max(r0 - pad, 0), min(r1 + pad, h), max(c0 - pad, 0), min(c1 + pad, w)
     ys, xs = np.mgrid[r0 - y0 : r1 - y0 : stride, c0 - x0 : c1 - x0 : stride]
     rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0, stride)
-    ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect)
+    ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect,
+                       full_image=image)
     return _compute(ctx, config).reshape(ys.shape[0], ys.shape[1], -1)
 
 

@@ -17,7 +17,7 @@ class PixelContext:
     falls on the real image border only, which makes tiles equal the whole image.
     """
 
-    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None):
+    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None, full_image=None):
         self.image = np.ascontiguousarray(image)
         self.ys = np.asarray(ys, dtype=np.intp)
         self.xs = np.asarray(xs, dtype=np.intp)
@@ -29,7 +29,14 @@ class PixelContext:
         # order (a dense tile, or its grid): window means then come from OpenCV
         # box filters over the crop instead of integral-image lookups.
         self.rect = rect
+        # The whole image, for groups with image-level statistics (None: the crop is the whole image).
+        self._full_image = full_image
         self._cache: dict = {}
+
+    @property
+    def full_image(self) -> np.ndarray:
+        """The whole RGB image the crop was cut from."""
+        return self.image if self._full_image is None else self._full_image
 
     @property
     def n(self) -> int:

@@ -1,0 +1,100 @@
+"""Face-colour features: the pixel's colour relative to the face's own skin.
+
+People differ in skin tone and photos in lighting, so an absolute colour
+means different things from one image to the next. This group measures each
+colour against a reference taken from the same face: the median CIE Lab
+colour of two disks on the cheeks, placed by the landmarks (below each eye
+centre by 0.6 inter-ocular distances, radius ``radius`` inter-ocular
+distances). For a layout without known eyes the disk is centred on the
+landmarks' centroid, with ``radius`` in units of their RMS spread.
+
+Channels: ``fc_dl, fc_da, fc_db`` (Lab minus the reference, scaled as the
+colour group scales Lab), ``fc_de`` (the length of that difference), and the
+same four for the local mean colour over each of ``mean_sizes`` (px),
+``fc_dl_mean9`` etc. The reference comes from the whole image, so tiles equal
+the whole-image computation.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from faceseg.features._context import planes_of
+from faceseg.features._params import check_sizes, with_defaults
+from faceseg.features.landmarks import EYE_INDICES, face_frame
+
+DEFAULTS = {"mean_sizes": [], "radius": 0.15}
+CHANNELS = ("dl", "da", "db", "de")
+#: Lab scaled to about [0, 1] / [-1, 1], as in the colour group.
+LAB_SCALE = np.array([1 / 100, 1 / 127, 1 / 127], np.float32)
+#: Where the cheek disks are centred, in face-frame units (inter-ocular distances).
+CHEEKS = ((-0.5, 0.6), (0.5, 0.6))
+
+
+def validate(params: dict) -> dict:
+    p = with_defaults("face_colour", params, DEFAULTS)
+    check_sizes("face_colour.mean_sizes", p["mean_sizes"], allow_empty=True)
+    r = p["radius"]
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r <= 1:
+        raise ValueError(f"face_colour.radius must be a number in (0, 1] (face scales), got {r!r}")
+    return p
+
+
+def names(params: dict, n_landmarks) -> list[str]:
+    out = [f"fc_{c}" for c in CHANNELS]
+    for size in params["mean_sizes"]:
+        out += [f"fc_{c}_mean{size}" for c in CHANNELS]
+    return out
+
+
+def halo(params: dict) -> int:
+    return max((size // 2 + 1 for size in params["mean_sizes"]), default=0)
+
+
+def skin_reference(image: np.ndarray, points: np.ndarray, radius: float = 0.15) -> np.ndarray:
+    """Median scaled Lab colour ``(3,)`` of the cheek disks of ``image`` (RGB uint8, whole image)."""
+    points = np.asarray(points, dtype=np.float64)
+    origin, axes, scale = face_frame(points, "auto")
+    centres = [origin + scale * (u * axes[0] + v * axes[1]) for u, v in CHEEKS] if len(points) in EYE_INDICES \
+        else [origin]
+    h, w = image.shape[:2]
+    r = radius * scale
+    pixels = []
+    for cx, cy in centres:
+        x0, x1 = max(int(np.floor(cx - r)), 0), min(int(np.ceil(cx + r)) + 1, w)
+        y0, y1 = max(int(np.floor(cy - r)), 0), min(int(np.ceil(cy + r)) + 1, h)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        pixels.append(image[y0:y1, x0:x1][inside])
+    pixels = np.concatenate(pixels) if pixels else np.zeros((0, 3), np.uint8)
+    if len(pixels) == 0:
+        raise ValueError("face_colour: the cheek regions placed by the landmarks fall outside the image")
+    lab = cv2.cvtColor(pixels[None].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
+    return (np.median(lab, axis=0) * LAB_SCALE).astype(np.float32)
+
+
+def _differences(values: np.ndarray, reference: np.ndarray, out: np.ndarray) -> None:
+    """Write ``values - reference`` (n, 3) and its length into ``out`` (n, 4)."""
+    np.subtract(values, reference, out=out[:, :3])
+    d = out[:, :3]
+    np.sqrt((d * d).sum(axis=1), out=out[:, 3])
+
+
+def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
+    if ctx.landmarks is None:
+        raise ValueError("the face_colour feature group needs landmarks for this image")
+    reference = ctx.cached(("skin_reference", params["radius"]),
+                           lambda: skin_reference(ctx.full_image, ctx.landmarks, params["radius"]))
+    # The same planes (and cache key) as the colour group's Lab, so they are converted once.
+    lab = ctx.cached(("colour", "lab"), lambda: ctx.lab() * LAB_SCALE)
+    _differences(ctx.at(lab), reference, out[:, :4])
+    col = 4
+    for size in params["mean_sizes"]:
+        means = np.empty((ctx.n, 3), np.float32)
+        ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means)
+        _differences(means, reference, out[:, col : col + 4])
+        col += 4
+    return out
