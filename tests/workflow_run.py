@@ -21,6 +21,8 @@ TINY = {
                 "hog": {"cell_sizes": [8, 16], "orientations": 6},
                 "patch_histogram": {"patch_sizes": [16], "bins": 6},
                 "landmarks": {},
+                "landmark_parts": {},
+                "face_colour": {"mean_sizes": [9]},
             },
             "sampling": {"samples_per_image": 1500, "seed": 0},
         },
