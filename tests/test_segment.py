@@ -128,3 +128,22 @@ def test_block_sum_path_is_taken(rng):
         expected = gathered.box_mean("p", lambda: plane, size, np.empty((ys.size, 1), np.float32))
         got = grid.box_mean("p", lambda: plane, size, np.empty((ys.size, 1), np.float32))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_box_mean_is_computed_once_per_key_and_size(rng):
+    from faceseg.features._context import PixelContext
+
+    image = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    plane = rng.random((20, 24)).astype(np.float32)
+    ys, xs = np.mgrid[0:20, 0:24]
+    ctx = PixelContext(image, ys.ravel(), xs.ravel(), rect=(0, 20, 0, 24, 1))
+    first = ctx.box_mean("p", lambda: plane, 5, np.empty((ys.size, 1), np.float32))
+
+    def not_again():
+        raise AssertionError("the planes were read again")
+
+    again = ctx.box_mean("p", not_again, 5, np.empty((ys.size, 1), np.float32))
+    np.testing.assert_array_equal(again, first)
+    assert again is not first  # a copy in the caller's array
+    other = ctx.box_mean("p", lambda: plane, 9, np.empty((ys.size, 1), np.float32))  # another size: computed
+    assert not np.allclose(other, first)

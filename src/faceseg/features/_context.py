@@ -92,7 +92,17 @@ class PixelContext:
         so each channel is filtered and written as one contiguous plane. The
         window is clipped to the crop and the mean is over the pixels inside.
         Written into ``out``, an ``(n, C)`` float32 array (or column slice), and returned.
+        The result is remembered: a second group asking for the same ``key`` and
+        ``size`` gets a copy, so ``out`` must not be changed afterwards.
         """
+        done = self._cache.get(("box_mean", key, size))
+        if done is not None:
+            out[...] = done
+            return out
+        self._cache[("box_mean", key, size)] = self._box_mean(key, planes, size, out)
+        return out
+
+    def _box_mean(self, key, planes, size: int, out: np.ndarray) -> np.ndarray:
         if self.rect is not None:
             return self._dense_box_mean(key, planes, size, out)
         table = self.integral(key, planes)
