@@ -350,3 +350,20 @@ def test_face_colour_tiles_equal_whole_image(rng):
     coords = np.stack([rng.integers(0, 100, 50), rng.integers(0, 100, 50)], axis=1)
     np.testing.assert_allclose(compute_features(img, cfg, coords=coords, landmarks=pts, band_pixels=100 * 20),
                                whole[coords[:, 0], coords[:, 1]], atol=1e-5)
+
+
+def test_face_colour_hair_reference_above_the_head_and_inside_the_photo():
+    from faceseg.features.face_colour import hair_reference
+
+    img, pts = _two_tone_face()  # eyes at y = 30, 20 px apart: the crown disk is centred 32 px above them
+    img[:10] = (90, 60, 20)  # a band of "hair" along the top
+    cfg = {"face_colour": {"references": ["skin", "hair"]}}
+    names = feature_names(cfg, 68)
+    assert names == ["fc_dl", "fc_da", "fc_db", "fc_de", "fh_dl", "fh_da", "fh_db", "fh_de"]
+    # The disk (radius 6 px) would sit at y = -2: it is moved down to y = 6, inside the hair band.
+    hair = cv2.cvtColor(np.array([[[90, 60, 20]]], np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0] / [100, 127, 127]
+    np.testing.assert_allclose(hair_reference(img, pts), hair, atol=1e-5)
+    f = dict(zip(names, compute_features(img, cfg, coords=np.array([[3, 50]]), landmarks=pts)[0]))
+    assert abs(f["fh_de"]) < 1e-5 and f["fc_de"] > 0.1  # a hair pixel: hair-coloured, not skin-coloured
+    with pytest.raises(ValueError, match=r"face_colour.references: unknown value 'beard'"):
+        resolve_config({"face_colour": {"references": ["beard"]}})

@@ -13,6 +13,12 @@ colour group scales Lab), ``fc_de`` (the length of that difference), and the
 same four for the local mean colour over each of ``mean_sizes`` (px),
 ``fc_dl_mean9`` etc. The reference comes from the whole image, so tiles equal
 the whole-image computation.
+
+``references: [skin, hair]`` adds the same channels against a second
+reference, ``fh_*``: the median Lab of a disk above the head (1.6 inter-ocular
+distances above the eyes, radius 0.3), moved down into the image where the
+photo cuts it off. It is the hair in most portraits (the scalp or a hat
+otherwise); the classifier learns how far to trust it.
 """
 
 from __future__ import annotations
@@ -21,20 +27,25 @@ import cv2
 import numpy as np
 
 from faceseg.features._context import planes_of
-from faceseg.features._params import check_sizes, with_defaults
+from faceseg.features._params import check_choices, check_sizes, with_defaults
 from faceseg.features.landmarks import EYE_INDICES, face_frame
 
-DEFAULTS = {"mean_sizes": [], "radius": 0.15}
+DEFAULTS = {"mean_sizes": [], "radius": 0.15, "references": ["skin"]}
 CHANNELS = ("dl", "da", "db", "de")
 #: Lab scaled to about [0, 1] / [-1, 1], as in the colour group.
 LAB_SCALE = np.array([1 / 100, 1 / 127, 1 / 127], np.float32)
 #: Where the cheek disks are centred, in face-frame units (inter-ocular distances).
 CHEEKS = ((-0.5, 0.6), (0.5, 0.6))
+#: The disk above the head: centre in face-frame units, radius in inter-ocular distances.
+CROWN, CROWN_RADIUS = (0.0, -1.6), 0.3
+#: Channel-name prefix of each reference.
+PREFIX = {"skin": "fc", "hair": "fh"}
 
 
 def validate(params: dict) -> dict:
     p = with_defaults("face_colour", params, DEFAULTS)
     check_sizes("face_colour.mean_sizes", p["mean_sizes"], allow_empty=True)
+    check_choices("face_colour.references", p["references"], PREFIX)
     r = p["radius"]
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r <= 1:
         raise ValueError(f"face_colour.radius must be a number in (0, 1] (face scales), got {r!r}")
@@ -42,9 +53,11 @@ def validate(params: dict) -> dict:
 
 
 def names(params: dict, n_landmarks) -> list[str]:
-    out = [f"fc_{c}" for c in CHANNELS]
-    for size in params["mean_sizes"]:
-        out += [f"fc_{c}_mean{size}" for c in CHANNELS]
+    out = []
+    for ref in params["references"]:
+        out += [f"{PREFIX[ref]}_{c}" for c in CHANNELS]
+        for size in params["mean_sizes"]:
+            out += [f"{PREFIX[ref]}_{c}_mean{size}" for c in CHANNELS]
     return out
 
 
@@ -52,14 +65,9 @@ def halo(params: dict) -> int:
     return max((size // 2 + 1 for size in params["mean_sizes"]), default=0)
 
 
-def skin_reference(image: np.ndarray, points: np.ndarray, radius: float = 0.15) -> np.ndarray:
-    """Median scaled Lab colour ``(3,)`` of the cheek disks of ``image`` (RGB uint8, whole image)."""
-    points = np.asarray(points, dtype=np.float64)
-    origin, axes, scale = face_frame(points, "auto")
-    centres = [origin + scale * (u * axes[0] + v * axes[1]) for u, v in CHEEKS] if len(points) in EYE_INDICES \
-        else [origin]
+def _median_lab(image: np.ndarray, centres, r: float) -> np.ndarray | None:
+    """Median scaled Lab ``(3,)`` of the pixels within ``r`` of any of ``centres`` (None: no pixel)."""
     h, w = image.shape[:2]
-    r = radius * scale
     pixels = []
     for cx, cy in centres:
         x0, x1 = max(int(np.floor(cx - r)), 0), min(int(np.ceil(cx + r)) + 1, w)
@@ -71,9 +79,36 @@ def skin_reference(image: np.ndarray, points: np.ndarray, radius: float = 0.15) 
         pixels.append(image[y0:y1, x0:x1][inside])
     pixels = np.concatenate(pixels) if pixels else np.zeros((0, 3), np.uint8)
     if len(pixels) == 0:
-        raise ValueError("face_colour: the cheek regions placed by the landmarks fall outside the image")
+        return None
     lab = cv2.cvtColor(pixels[None].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
     return (np.median(lab, axis=0) * LAB_SCALE).astype(np.float32)
+
+
+def skin_reference(image: np.ndarray, points: np.ndarray, radius: float = 0.15) -> np.ndarray:
+    """Median scaled Lab colour ``(3,)`` of the cheek disks of ``image`` (RGB uint8, whole image)."""
+    points = np.asarray(points, dtype=np.float64)
+    origin, axes, scale = face_frame(points, "auto")
+    centres = [origin + scale * (u * axes[0] + v * axes[1]) for u, v in CHEEKS] if len(points) in EYE_INDICES \
+        else [origin]
+    ref = _median_lab(image, centres, radius * scale)
+    if ref is None:
+        raise ValueError("face_colour: the cheek regions placed by the landmarks fall outside the image")
+    return ref
+
+
+def hair_reference(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Median scaled Lab colour ``(3,)`` of the disk above the head, moved into the image if needed."""
+    origin, axes, scale = face_frame(np.asarray(points, dtype=np.float64), "auto")
+    r = CROWN_RADIUS * scale
+    h, w = image.shape[:2]
+    cx, cy = origin + scale * (CROWN[0] * axes[0] + CROWN[1] * axes[1])
+    # Where the photo cuts the head off, probe the nearest disk that fits (or the middle).
+    cx = float(np.clip(cx, min(r, w / 2), max(w - 1 - r, w / 2)))
+    cy = float(np.clip(cy, min(r, h / 2), max(h - 1 - r, h / 2)))
+    ref = _median_lab(image, [(cx, cy)], max(r, 1.0))
+    if ref is None:  # only for an image smaller than a pixel's disk
+        raise ValueError(f"face_colour: no pixel to take the hair reference from in a {w}x{h} image")
+    return ref
 
 
 def _differences(values: np.ndarray, reference: np.ndarray, out: np.ndarray) -> None:
@@ -86,15 +121,21 @@ def _differences(values: np.ndarray, reference: np.ndarray, out: np.ndarray) -> 
 def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the face_colour feature group needs landmarks for this image")
-    reference = ctx.cached(("skin_reference", params["radius"]),
-                           lambda: skin_reference(ctx.full_image, ctx.landmarks, params["radius"]))
+    references = {
+        "skin": lambda: skin_reference(ctx.full_image, ctx.landmarks, params["radius"]),
+        "hair": lambda: hair_reference(ctx.full_image, ctx.landmarks),
+    }
     # The same planes (and cache key) as the colour group's Lab, so they are converted once.
     lab = ctx.cached(("colour", "lab"), lambda: ctx.lab() * LAB_SCALE)
-    _differences(ctx.at(lab), reference, out[:, :4])
-    col = 4
-    for size in params["mean_sizes"]:
-        means = np.empty((ctx.n, 3), np.float32)
-        ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means)
-        _differences(means, reference, out[:, col : col + 4])
+    col = 0
+    for ref in params["references"]:
+        key = ("face_colour", ref, params["radius"] if ref == "skin" else None)
+        reference = ctx.cached(key, references[ref])
+        _differences(ctx.at(lab), reference, out[:, col : col + 4])
         col += 4
+        for size in params["mean_sizes"]:
+            means = np.empty((ctx.n, 3), np.float32)
+            ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means)
+            _differences(means, reference, out[:, col : col + 4])
+            col += 4
     return out
