@@ -367,3 +367,19 @@ def test_face_colour_hair_reference_above_the_head_and_inside_the_photo():
     assert abs(f["fh_de"]) < 1e-5 and f["fc_de"] > 0.1  # a hair pixel: hair-coloured, not skin-coloured
     with pytest.raises(ValueError, match=r"face_colour.references: unknown value 'beard'"):
         resolve_config({"face_colour": {"references": ["beard"]}})
+
+
+def test_face_colour_of_a_face_cut_off_by_the_photo():
+    from faceseg.features.face_colour import skin_reference
+
+    img, pts = _two_tone_face()
+    # Only the top 40 rows: the cheek disks (y = 39..45) are cut; they move up to fit (y = 33..39).
+    top = np.ascontiguousarray(img[:40])
+    top[27:36, 34:67] = (200, 150, 120)  # skin above the cut disks too
+    skin = cv2.cvtColor(np.array([[[200, 150, 120]]], np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0] / [100, 127, 127]
+    np.testing.assert_allclose(skin_reference(top, pts), skin, atol=1e-5)
+    # A crop that holds neither the eyes nor the cheeks (a tile's worth) still gets a reference.
+    corner = np.ascontiguousarray(img[60:, 60:])
+    assert np.isfinite(skin_reference(corner, pts)).all()
+    f = compute_features(corner, {"face_colour": {"references": ["skin", "hair"]}}, landmarks=pts)
+    assert f.shape == (40, 40, 8) and np.isfinite(f).all()

@@ -12,13 +12,14 @@ Channels: ``fc_dl, fc_da, fc_db`` (Lab minus the reference, scaled as the
 colour group scales Lab), ``fc_de`` (the length of that difference), and the
 same four for the local mean colour over each of ``mean_sizes`` (px),
 ``fc_dl_mean9`` etc. The reference comes from the whole image, so tiles equal
-the whole-image computation.
+the whole-image computation. A disk the photo cuts off moves to the nearest
+place inside it.
 
 ``references: [skin, hair]`` adds the same channels against a second
-reference, ``fh_*``: the median Lab of a disk above the head (1.6 inter-ocular
-distances above the eyes, radius 0.3), moved down into the image where the
-photo cuts it off. It is the hair in most portraits (the scalp or a hat
-otherwise); the classifier learns how far to trust it.
+reference, ``fh_*``: the median Lab of a disk above the head (1.6
+inter-ocular distances above the eyes, radius 0.3). It is the hair in most
+portraits (the scalp or a hat otherwise); the classifier learns how far to
+trust it.
 """
 
 from __future__ import annotations
@@ -84,31 +85,35 @@ def _median_lab(image: np.ndarray, centres, r: float) -> np.ndarray | None:
     return (np.median(lab, axis=0) * LAB_SCALE).astype(np.float32)
 
 
+def _reference(image: np.ndarray, points: np.ndarray, centres, radius: float, what: str) -> np.ndarray:
+    """Median scaled Lab ``(3,)`` of disks at face-frame ``centres`` (radius in face scales).
+
+    A disk the photo cuts off moves to the nearest place where it fits (or
+    to the middle of a small image), so a face at the border still has a
+    reference. ``centres`` None: one disk on the landmarks' centroid.
+    """
+    origin, axes, scale = face_frame(np.asarray(points, dtype=np.float64), "auto")
+    r = max(radius * scale, 1.0)
+    h, w = image.shape[:2]
+    inside = []
+    for u, v in centres or [(0.0, 0.0)]:
+        cx, cy = origin + scale * (u * axes[0] + v * axes[1])
+        inside.append((float(np.clip(cx, min(r, w / 2), max(w - 1 - r, w / 2))),
+                       float(np.clip(cy, min(r, h / 2), max(h - 1 - r, h / 2)))))
+    ref = _median_lab(image, inside, r)
+    if ref is None:  # only for an image smaller than a pixel's disk
+        raise ValueError(f"face_colour: no pixel to take the {what} reference from in a {w}x{h} image")
+    return ref
+
+
 def skin_reference(image: np.ndarray, points: np.ndarray, radius: float = 0.15) -> np.ndarray:
     """Median scaled Lab colour ``(3,)`` of the cheek disks of ``image`` (RGB uint8, whole image)."""
-    points = np.asarray(points, dtype=np.float64)
-    origin, axes, scale = face_frame(points, "auto")
-    centres = [origin + scale * (u * axes[0] + v * axes[1]) for u, v in CHEEKS] if len(points) in EYE_INDICES \
-        else [origin]
-    ref = _median_lab(image, centres, radius * scale)
-    if ref is None:
-        raise ValueError("face_colour: the cheek regions placed by the landmarks fall outside the image")
-    return ref
+    return _reference(image, points, CHEEKS if len(points) in EYE_INDICES else None, radius, "skin")
 
 
 def hair_reference(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Median scaled Lab colour ``(3,)`` of the disk above the head, moved into the image if needed."""
-    origin, axes, scale = face_frame(np.asarray(points, dtype=np.float64), "auto")
-    r = CROWN_RADIUS * scale
-    h, w = image.shape[:2]
-    cx, cy = origin + scale * (CROWN[0] * axes[0] + CROWN[1] * axes[1])
-    # Where the photo cuts the head off, probe the nearest disk that fits (or the middle).
-    cx = float(np.clip(cx, min(r, w / 2), max(w - 1 - r, w / 2)))
-    cy = float(np.clip(cy, min(r, h / 2), max(h - 1 - r, h / 2)))
-    ref = _median_lab(image, [(cx, cy)], max(r, 1.0))
-    if ref is None:  # only for an image smaller than a pixel's disk
-        raise ValueError(f"face_colour: no pixel to take the hair reference from in a {w}x{h} image")
-    return ref
+    """Median scaled Lab colour ``(3,)`` of the disk above the head."""
+    return _reference(image, points, [CROWN], CROWN_RADIUS, "hair")
 
 
 def _differences(values: np.ndarray, reference: np.ndarray, out: np.ndarray) -> None:
