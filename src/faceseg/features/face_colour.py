@@ -117,10 +117,18 @@ def hair_reference(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def _differences(values: np.ndarray, reference: np.ndarray, out: np.ndarray) -> None:
-    """Write ``values - reference`` (n, 3) and its length into ``out`` (n, 4)."""
-    np.subtract(values, reference, out=out[:, :3])
-    d = out[:, :3]
-    np.sqrt((d * d).sum(axis=1), out=out[:, 3])
+    """Write ``values - reference`` (n, 3) and its length into ``out`` (n, 4).
+
+    Column by column: the output columns are contiguous planes, and a
+    reduction across them would stride through memory.
+    """
+    for c in range(3):
+        np.subtract(values[:, c], reference[c], out=out[:, c])
+    length = out[:, 3]
+    np.multiply(out[:, 0], out[:, 0], out=length)
+    for c in (1, 2):
+        length += out[:, c] * out[:, c]
+    np.sqrt(length, out=length)
 
 
 def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
@@ -139,7 +147,7 @@ def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
         _differences(ctx.at(lab), reference, out[:, col : col + 4])
         col += 4
         for size in params["mean_sizes"]:
-            means = np.empty((ctx.n, 3), np.float32)
+            means = np.empty((3, ctx.n), np.float32).T  # column-major, as the feature matrix
             ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means)
             _differences(means, reference, out[:, col : col + 4])
             col += 4
