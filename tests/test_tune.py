@@ -15,14 +15,20 @@ def test_folds_are_balanced_and_seeded():
         fold_of(3, 4)
 
 
+#: A small experiment for the cross-validation tests: Lab colour and location.
+TINY_EXPERIMENT = {"features": {"colour": {"spaces": ["lab"]}, "location": {}},
+                   "sampling": {"samples_per_image": 500, "seed": 0}}
+
+
+def _four_training_images(fasseg_root):
+    return {"dataset": "fasseg", "fasseg_root": str(fasseg_root), "fasseg_version": "V1",
+            "max_images": {"train": 4}, "v3_holdout_persons": None}
+
+
 def test_one_score_per_grid_point_from_the_same_fold_models(fasseg_root, tmp_path):
-    config = {"dataset": "fasseg", "fasseg_root": str(fasseg_root), "fasseg_version": "V1",
-              "max_images": {"train": 4}, "v3_holdout_persons": None}
-    records = split_records(config, "train")
-    experiment = {"features": {"colour": {"spaces": ["lab"]}, "location": {}},
-                  "sampling": {"samples_per_image": 500, "seed": 0}}
+    records = split_records(_four_training_images(fasseg_root), "train")
     params = {"n_estimators": 5, "seed": 0, "prior_correction": 0.25, "smooth_sigma": 4}
-    results = cross_validate("fasseg", records, {}, experiment, "rf", params, None, n_folds=2, tile_size=64,
+    results = cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", params, None, n_folds=2, tile_size=64,
                              stride=2, sigma_grid=(0, 4), stride_grid=(None, 4), workdir=tmp_path)
     assert [(r["smooth_sigma"], r["stride"]) for r in results] == [(0, 2), (0, 4), (4, 2), (4, 4)]
     n_pixels = sum(np.asarray(r["confusion_matrix"]).sum() for r in results[:1])
@@ -52,13 +58,9 @@ def test_class_bias_fit_undoes_an_over_predicted_class():
 
 
 def test_cross_validation_fits_and_cross_fits_a_class_bias(fasseg_root, tmp_path):
-    config = {"dataset": "fasseg", "fasseg_root": str(fasseg_root), "fasseg_version": "V1",
-              "max_images": {"train": 4}, "v3_holdout_persons": None}
-    records = split_records(config, "train")
-    experiment = {"features": {"colour": {"spaces": ["lab"]}, "location": {}},
-                  "sampling": {"samples_per_image": 500, "seed": 0}}
+    records = split_records(_four_training_images(fasseg_root), "train")
     params = {"n_estimators": 5, "seed": 0, "prior_correction": 0, "smooth_sigma": 2}
-    (result,) = cross_validate("fasseg", records, {}, experiment, "rf", params, None, n_folds=2, tile_size=64,
+    (result,) = cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", params, None, n_folds=2, tile_size=64,
                                stride=4, workdir=tmp_path, fit_bias=True)
     fit = result["class_bias_fit"]
     assert set(fit) == {"class_bias", "before", "cross_fitted"}
