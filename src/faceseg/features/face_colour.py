@@ -140,15 +140,16 @@ def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     }
     # The same planes (and cache key) as the colour group's Lab, so they are converted once.
     lab = ctx.cached(("colour", "lab"), lambda: ctx.lab() * LAB_SCALE)
+    # The pixel's colour, then its local means: read once, measured against every reference.
+    colours = [ctx.at(lab)]
+    for size in params["mean_sizes"]:
+        means = np.empty((3, ctx.n), np.float32).T  # column-major, as the feature matrix
+        colours.append(ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means))
     col = 0
     for ref in params["references"]:
         key = ("face_colour", ref, params["radius"] if ref == "skin" else None)
         reference = ctx.cached(key, references[ref])
-        _differences(ctx.at(lab), reference, out[:, col : col + 4])
-        col += 4
-        for size in params["mean_sizes"]:
-            means = np.empty((3, ctx.n), np.float32).T  # column-major, as the feature matrix
-            ctx.box_mean(("colour", "lab"), lambda: planes_of(lab), size, out=means)
-            _differences(means, reference, out[:, col : col + 4])
+        for values in colours:
+            _differences(values, reference, out[:, col : col + 4])
             col += 4
     return out

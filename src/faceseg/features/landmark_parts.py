@@ -104,17 +104,16 @@ def part_ellipses(points: np.ndarray, margin: float):
 def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     if ctx.landmarks is None:
         raise ValueError("the landmark_parts feature group needs landmarks for this image")
-    y, x = ctx.full_coords()
     if ctx.rect is not None:
-        # A dense tile or grid: a row of x values and a column of y values, broadcast
+        # A dense tile or grid: a column of y values and a row of x values, broadcast
         # into each output plane (one pass per channel instead of a gather per pixel).
         y0, y1, x0, x1, step = ctx.rect
-        rows, cols = len(range(y0, y1, step)), len(range(x0, x1, step))
-        y = y.reshape(rows, cols)[:, :1].astype(np.float32)
-        x = x.reshape(rows, cols)[:1, :].astype(np.float32)
-        shape = (rows, cols)
+        y = (np.arange(y0, y1, step) + ctx.origin[0]).astype(np.float32)[:, None]
+        x = (np.arange(x0, x1, step) + ctx.origin[1]).astype(np.float32)[None, :]
+        shape = (y.shape[0], x.shape[1])
     else:
-        y, x, shape = y.astype(np.float32), x.astype(np.float32), (ctx.n,)
+        y, x = (c.astype(np.float32) for c in ctx.full_coords())
+        shape = (ctx.n,)
     for i, (centre, whitening) in enumerate(part_ellipses(ctx.landmarks, params["margin"]).values()):
         u, v, d2 = (_plane(out[:, 3 * i + j], shape) for j in range(3))
         # u = w00 (x - cx) + w01 (y - cy), evaluated as (w01 y + c) + w00 x in float32:
