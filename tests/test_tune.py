@@ -36,6 +36,13 @@ def test_one_score_per_grid_point_from_the_same_fold_models(fasseg_root, tmp_pat
     for r in results:
         assert 0.5 < r["pixel_accuracy"] <= 1 and r["prior_correction"] == 0.25
     assert results[2]["pixel_accuracy"] >= results[0]["pixel_accuracy"] - 0.01  # smoothing does not hurt much
+    # Per-fold scores: one per fold, their pixels add up to the pooled matrix, and the
+    # pooled accuracy is their pixel-weighted mean.
+    folds = results[0]["folds"]
+    assert [f["fold"] for f in folds] == [0, 1] and sum(f["n_pixels"] for f in folds) == n_pixels
+    pooled = sum(f["pixel_accuracy"] * f["n_pixels"] for f in folds) / n_pixels
+    assert pooled == pytest.approx(results[0]["pixel_accuracy"])
+    assert all(0 < f["mean_iou"] <= 1 for f in folds)
 
 
 def test_class_bias_fit_undoes_an_over_predicted_class():

@@ -153,6 +153,10 @@ def cross_validate(
     x ``stride_grid`` from the same trained fold models (None: the model's own
     value, or ``stride``). Returns one result per combination.
 
+    Each result also holds ``folds``: the pixel accuracy and mean IoU of
+    each fold's held-out images alone, so a difference between settings can
+    be read against the spread between folds.
+
     ``fit_bias``: also fit per-class arg-max factors (``class_bias``) to the
     held-out predictions of each combination (every ``bias_subsample``-th
     pixel of every ``bias_subsample``-th row), with a cross-fitted score
@@ -162,7 +166,7 @@ def cross_validate(
     config = features.resolve_config(experiment["features"])
     strides = [stride if t is None else int(t) for t in stride_grid]
     grid = [(a, s, r, t) for a in prior_grid for s in sigma_grid for r in guided_grid for t in strides]
-    totals = {pair: np.zeros((spec.n_classes, spec.n_classes), np.int64) for pair in grid}
+    totals = {pair: np.zeros((n_folds, spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     held_out = {pair: [] for pair in grid}  # (fold, proba rows, labels) per image, for fit_bias
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         stores = []
@@ -197,15 +201,17 @@ def cross_validate(
                     radius = model.params["guided_radius"] if r is None else int(r)
                     processed = decision_proba(proba, sigma, image, radius, model.params["guided_eps"])
                     pred = biased_argmax(processed, model.decision_bias)
-                    totals[(a, s, r, t)] += confusion_matrix(labels, pred, spec.n_classes)
+                    totals[(a, s, r, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
                     if fit_bias:
                         step = bias_subsample
                         held_out[(a, s, r, t)].append((k, processed[::step, ::step].reshape(-1, spec.n_classes),
                                                        labels[::step, ::step].ravel()))
     results = []
-    for (a, sigma, radius, step), total in totals.items():
+    for (a, sigma, radius, step), per_fold in totals.items():
+        total = per_fold.sum(axis=0)
         result = scores(total, spec.class_names)
         result["confusion_matrix"] = total.tolist()
+        result["folds"] = [_fold_scores(k, cm, spec.class_names) for k, cm in enumerate(per_fold)]
         result["prior_correction"] = model_params.get("prior_correction", 1.0) if a is None else a
         result["smooth_sigma"] = model_params.get("smooth_sigma", 0.0) if sigma is None else sigma
         result["guided_radius"] = model_params.get("guided_radius", 0) if radius is None else int(radius)
@@ -214,6 +220,12 @@ def cross_validate(
             result["class_bias_fit"] = _bias_report(held_out[(a, sigma, radius, step)], spec, n_folds)
         results.append(result)
     return results
+
+
+def _fold_scores(fold: int, cm: np.ndarray, class_names) -> dict:
+    s = scores(cm, class_names)
+    return {"fold": fold, "n_pixels": int(cm.sum()), "pixel_accuracy": s["pixel_accuracy"],
+            "mean_iou": s["mean_iou"]}
 
 
 def _set(config: dict, assignment: str) -> None:
@@ -294,6 +306,10 @@ def main(argv=None) -> int:
                           "guided_radius": result["guided_radius"], "stride": result["stride"],
                           "pixel_accuracy": round(result["pixel_accuracy"], 4),
                           "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
+        scored = [f for f in result["folds"] if f["n_pixels"]]
+        print("#   folds: mIoU " + " / ".join(f"{f['mean_iou']:.4f}" for f in scored)
+              + f" (sd {np.std([f['mean_iou'] for f in scored]):.4f}), PA "
+              + " / ".join(f"{f['pixel_accuracy']:.4f}" for f in scored))
         if "class_bias_fit" in result:
             print("#   class_bias fit:", json.dumps(result["class_bias_fit"]))
     print(f"# {args.model}, {len(records)} training images, {args.folds} folds, {seconds} s, set={args.set}")
