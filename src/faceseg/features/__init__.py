@@ -25,6 +25,7 @@ from faceseg.features import (
     colour,
     face_colour,
     hog,
+    label_atlas,
     landmark_parts,
     landmarks,
     location,
@@ -38,6 +39,7 @@ class FeatureGroup:
     name: str
     module: ModuleType
     needs_landmarks: bool = False
+    needs_atlas: bool = False
 
 
 #: The registry: every feature group, in the order its channels are laid out.
@@ -51,6 +53,7 @@ GROUPS = {
         FeatureGroup("landmarks", landmarks, needs_landmarks=True),
         FeatureGroup("landmark_parts", landmark_parts, needs_landmarks=True),
         FeatureGroup("face_colour", face_colour, needs_landmarks=True),
+        FeatureGroup("label_atlas", label_atlas, needs_landmarks=True, needs_atlas=True),
     )
 }
 
@@ -67,6 +70,11 @@ def resolve_config(config: dict) -> dict:
 
 def needs_landmarks(config: dict) -> bool:
     return any(GROUPS[name].needs_landmarks for name in config)
+
+
+def needs_atlas(config: dict) -> bool:
+    """Whether the configuration has a group that reads a label atlas (:mod:`faceseg.atlas`)."""
+    return any(GROUPS[name].needs_atlas for name in config)
 
 
 def feature_names(config: dict, n_landmarks: int | None = None) -> list[str]:
@@ -112,9 +120,11 @@ def _compute(ctx: PixelContext, config: dict) -> np.ndarray:
     return out
 
 
-def _check_landmarks(config, landmarks):
+def _check_inputs(config, landmarks, atlas):
     if needs_landmarks(config) and landmarks is None:
         raise ValueError("this feature configuration includes 'landmarks' but no landmarks were given")
+    if needs_atlas(config) and atlas is None:
+        raise ValueError("this feature configuration includes 'label_atlas' but no label atlas was given")
 
 
 #: The sampled-pixel path works on bands of rows of about this many pixels, so
@@ -123,7 +133,7 @@ BAND_PIXELS = 500_000
 
 
 def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=None,
-                     band_pixels: int = BAND_PIXELS) -> np.ndarray:
+                     band_pixels: int = BAND_PIXELS, atlas=None) -> np.ndarray:
     """Compute per-pixel features of an RGB uint8 image.
 
     Parameters
@@ -138,16 +148,19 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
     band_pixels : with ``coords``, images larger than this are processed in
         bands of rows (plus the halo the window features need), which bounds
         memory and gives the same values as one pass.
+    atlas : optional :class:`~faceseg.atlas.LabelAtlas`, required by the
+        ``label_atlas`` group (without the image itself when it is an atlas image).
 
     Returns
     -------
     ``(H, W, n_features)`` float32, or ``(N, n_features)`` when ``coords`` is given.
     """
     config = resolve_config(config)
-    _check_landmarks(config, landmarks)
+    _check_inputs(config, landmarks, atlas)
     image = _check_image(image)
     if coords is None:
-        return compute_features_tile(image, config, (0, image.shape[0]), (0, image.shape[1]), landmarks)
+        return compute_features_tile(image, config, (0, image.shape[0]), (0, image.shape[1]), landmarks,
+                                     atlas=atlas)
     coords = np.asarray(coords)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"coords must be an (N, 2) array of (row, col), got shape {coords.shape}")
@@ -158,12 +171,12 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
         n_landmarks = None if landmarks is None else len(landmarks)
         return np.zeros((0, len(feature_names(config, n_landmarks))), np.float32)
     if h * w <= band_pixels:
-        ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks)
+        ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks, atlas=atlas)
         return _compute(ctx, config)
-    return _compute_in_bands(image, config, coords, landmarks, max(16, band_pixels // w))
+    return _compute_in_bands(image, config, coords, landmarks, max(16, band_pixels // w), atlas)
 
 
-def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.ndarray:
+def _compute_in_bands(image, config, coords, landmarks, band_rows: int, atlas=None) -> np.ndarray:
     h, w = image.shape[:2]
     pad = feature_halo(config)
     out = None
@@ -174,7 +187,7 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.nd
             continue
         y0, y1 = max(r0 - pad, 0), min(r1 + pad, h)
         ctx = PixelContext(image[y0:y1], coords[inside, 0] - y0, coords[inside, 1], (y0, 0), (h, w), landmarks,
-                           full_image=image)
+                           full_image=image, atlas=atlas)
         values = _compute(ctx, config)
         if out is None:
             out = np.empty((len(coords), values.shape[1]), np.float32)
@@ -182,7 +195,7 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int) -> np.nd
     return out
 
 
-def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int = 1) -> np.ndarray:
+def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int = 1, atlas=None) -> np.ndarray:
     """Features of the pixels ``rows[0]:rows[1]:stride, cols[0]:cols[1]:stride``.
 
     Returns ``(ceil(h / stride), ceil(w / stride), n_features)`` for a tile of
@@ -191,7 +204,7 @@ def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int
     pixels of a whole-image computation.
     """
     config = resolve_config(config)
-    _check_landmarks(config, landmarks)
+    _check_inputs(config, landmarks, atlas)
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be a positive integer, got {stride!r}")
     h, w = image.shape[:2]
@@ -203,7 +216,7 @@ def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int
     ys, xs = np.mgrid[r0 - y0 : r1 - y0 : stride, c0 - x0 : c1 - x0 : stride]
     rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0, stride)
     ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect,
-                       full_image=image)
+                       full_image=image, atlas=atlas)
     return _compute(ctx, config).reshape(ys.shape[0], ys.shape[1], -1)
 
 
@@ -222,6 +235,7 @@ __all__ = [
     "feature_groups",
     "feature_halo",
     "feature_names",
+    "needs_atlas",
     "needs_landmarks",
     "resolve_config",
 ]

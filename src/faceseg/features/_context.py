@@ -17,7 +17,8 @@ class PixelContext:
     falls on the real image border only, which makes tiles equal the whole image.
     """
 
-    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None, full_image=None):
+    def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None, full_image=None,
+                 atlas=None):
         self.image = np.ascontiguousarray(image)
         self.ys = np.asarray(ys, dtype=np.intp)
         self.xs = np.asarray(xs, dtype=np.intp)
@@ -31,6 +32,8 @@ class PixelContext:
         self.rect = rect
         # The whole image, for groups with image-level statistics (None: the crop is the whole image).
         self._full_image = full_image
+        # The label atlas of the label_atlas group (faceseg.atlas.LabelAtlas), or None.
+        self.atlas = atlas
         self._cache: dict = {}
 
     @property

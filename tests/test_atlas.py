@@ -1,0 +1,169 @@
+"""The label atlas: landmark-aligned transfer of training labels, and the label_atlas feature group."""
+
+import numpy as np
+import pytest
+
+from faceseg import features
+from faceseg.atlas import build_label_atlas, choose_atlas_ids, load_label_atlas
+from faceseg.config import experiment_features
+from faceseg.io import InputError
+
+CLASSES = ["background", "skin", "hair"]
+
+
+def _face(rng, h=120, w=100, n=12):
+    """A label map of three horizontal bands, and landmarks spread over the image."""
+    labels = np.zeros((h, w), np.uint8)
+    labels[30:80] = 1
+    labels[80:] = 2
+    landmarks = np.column_stack([rng.uniform(10, w - 10, n), rng.uniform(10, h - 10, n)])
+    return labels, landmarks
+
+
+def _grid(h, w):
+    rows, cols = np.mgrid[0:h, 0:w]
+    return rows.ravel(), cols.ravel()
+
+
+def test_same_landmarks_transfer_the_labels_unchanged(rng):
+    labels, landmarks = _face(rng)
+    atlas = build_label_atlas("train", [("a", labels, landmarks)], CLASSES)
+    rows, cols = _grid(*labels.shape)
+    out = atlas.transfer(landmarks, rows, cols)
+    assert out.shape == (labels.size, 3)
+    np.testing.assert_allclose(out, np.eye(3)[labels.ravel()], atol=1e-4)
+
+
+def test_shifted_landmarks_read_the_labels_at_the_shifted_place(rng):
+    labels, landmarks = _face(rng)
+    # The atlas face sits 10 rows lower than the query face: query row r reads atlas row r + 10.
+    atlas = build_label_atlas("train", [("a", labels, landmarks + (0, 10))], CLASSES)
+    out = atlas.transfer(landmarks, np.array([25, 65, 75]), np.array([50, 50, 50]))
+    np.testing.assert_allclose(out, np.eye(3)[[1, 1, 2]], atol=1e-4)
+
+
+def test_the_mean_over_atlas_images_and_leave_one_out(rng):
+    a, lm = _face(rng)
+    b = np.full_like(a, 2)
+    atlas = build_label_atlas("train", [("a", a, lm), ("b", b, lm)], CLASSES)
+    out = atlas.transfer(lm, np.array([50]), np.array([50]))  # skin in a, hair in b
+    np.testing.assert_allclose(out, [[0, 0.5, 0.5]], atol=1e-4)
+    assert atlas.without("train", "a").ids == ("b",)
+    np.testing.assert_allclose(atlas.without("train", "a").transfer(lm, [50], [50]), [[0, 0, 1]], atol=1e-4)
+    assert atlas.without("test", "a") is atlas, "an image of another split is not an atlas image"
+    assert atlas.without("train", "c") is atlas
+
+
+def test_features_named_per_class_tiles_equal_the_whole_image(rng):
+    labels, lm = _face(rng)
+    atlas = build_label_atlas("train", [("a", labels, lm), ("b", labels[::-1].copy(), lm)], CLASSES)
+    config = {"label_atlas": {"classes": CLASSES}}
+    assert features.feature_names(config) == ["atlas_background", "atlas_skin", "atlas_hair"]
+    image = rng.integers(0, 256, labels.shape + (3,), dtype=np.uint8)
+    whole = features.compute_features(image, config, landmarks=lm, atlas=atlas)
+    assert whole.shape == labels.shape + (3,)
+    np.testing.assert_allclose(whole.sum(-1), 1, atol=1e-5)
+    tile = features.compute_features_tile(image, config, (37, 101), (13, 77), lm, stride=4, atlas=atlas)
+    np.testing.assert_array_equal(tile, whole[37:101:4, 13:77:4])
+    coords = np.array([[0, 0], [60, 40], [119, 99]])
+    np.testing.assert_array_equal(features.compute_features(image, config, coords, lm, atlas=atlas),
+                                  whole[coords[:, 0], coords[:, 1]])
+
+
+def test_coarse_spline_grid_is_close_to_the_exact_spline(rng):
+    labels, lm = _face(rng)
+    bent = lm + rng.normal(0, 3, lm.shape)
+    atlas = build_label_atlas("train", [("a", labels, bent)], CLASSES)
+    rows, cols = _grid(*labels.shape)
+    coarse = atlas.transfer(lm, rows, cols)
+    exact = atlas.transfer(lm, rows, cols, step=1)
+    assert np.abs(coarse - exact).mean() < 0.01
+
+
+@pytest.mark.parametrize("params, message", [
+    ({}, "label_atlas.classes must be the dataset's class names"),
+    ({"classes": ["a", "a"]}, "label_atlas.classes must be"),
+    ({"classes": CLASSES, "atlases": 0}, "label_atlas.atlases must be an integer >= 1, got 0"),
+    ({"classes": CLASSES, "size": 3}, "label_atlas: unknown parameters ['size']"),
+])
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(ValueError, match=None) as err:
+        features.resolve_config({"label_atlas": params})
+    assert message in str(err.value)
+
+
+def test_refuses_missing_atlas_other_classes_and_other_landmark_counts(rng):
+    labels, lm = _face(rng)
+    atlas = build_label_atlas("train", [("a", labels, lm)], CLASSES)
+    image = np.zeros(labels.shape + (3,), np.uint8)
+    with pytest.raises(ValueError, match="no label atlas was given"):
+        features.compute_features(image, {"label_atlas": {"classes": CLASSES}}, landmarks=lm)
+    with pytest.raises(ValueError, match=r"label atlas classes \['background', 'skin', 'hair'\] are not"):
+        features.compute_features(image, {"label_atlas": {"classes": ["x", "y", "z"]}}, landmarks=lm, atlas=atlas)
+    with pytest.raises(ValueError, match="the image has 11 landmarks, the atlas images 12"):
+        features.compute_features(image, {"label_atlas": {"classes": CLASSES}}, landmarks=lm[:11], atlas=atlas)
+    with pytest.raises(InputError, match="landmark counts differ"):
+        build_label_atlas("train", [("a", labels, lm), ("b", labels, lm[:11])], CLASSES)
+    with pytest.raises(InputError, match="none of its images has landmarks"):
+        build_label_atlas("train", [("a", labels, None)], CLASSES)
+
+
+def test_save_and_load(tmp_path, rng):
+    labels, lm = _face(rng)
+    atlas = build_label_atlas("train", [("a", labels, lm), ("b", labels[:90], lm)], CLASSES)
+    atlas.save(tmp_path / "atlas.npz")
+    back = load_label_atlas(tmp_path / "atlas.npz")
+    assert back.ids == ("a", "b") and back.split == "train" and back.class_names == tuple(CLASSES)
+    np.testing.assert_array_equal(back.labels[1], labels[:90])
+    np.testing.assert_array_equal(back.landmarks, atlas.landmarks)
+    (tmp_path / "bad.npz").write_bytes(b"not an atlas")
+    with pytest.raises(InputError, match="bad.npz: not a faceseg label atlas"):
+        load_label_atlas(tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="missing.npz: label atlas file not found"):
+        load_label_atlas(tmp_path / "missing.npz")
+
+
+def test_choose_atlas_ids_spreads_over_the_sorted_names():
+    assert choose_atlas_ids(["3", "1", "2"], 5) == ["1", "2", "3"]
+    assert choose_atlas_ids([f"{i:02d}" for i in range(10)], 3) == ["00", "04", "09"]
+
+
+def test_experiment_features_fill_in_the_dataset_classes():
+    config = {"dataset": "fasseg", "experiments": {"e": {"features": {"location": {}, "label_atlas": {"atlases": 5}}}}}
+    filled = experiment_features(config, "e")
+    assert filled["label_atlas"] == {"atlases": 5,
+                                     "classes": ["background", "skin", "hair", "eyes", "nose", "mouth"]}
+    assert "classes" not in config["experiments"]["e"]["features"]["label_atlas"], "the config is not modified"
+    config["experiments"]["e"]["features"]["label_atlas"]["classes"] = ["a", "b"]
+    with pytest.raises(ValueError, match="experiments.e.features.label_atlas.classes"):
+        experiment_features(config, "e")
+
+
+def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_root):
+    """An atlas image's training features equal those from an atlas built without it (real FASSEG, detected landmarks)."""
+    import zarr
+
+    from faceseg import steps
+
+    v1 = fasseg_root / "V1"
+    entries = []
+    for image_id in ("1", "2", "3"):
+        lm = tmp_path / f"{image_id}.txt"
+        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
+        entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
+    steps.build_atlas("fasseg", "train", entries, tmp_path / "all.npz", 68)
+    steps.build_atlas("fasseg", "train", entries[1:], tmp_path / "others.npz", 68)
+    config = {"location": {}, "label_atlas": {"classes": ["background", "skin", "hair", "eyes", "nose", "mouth"]}}
+    sampling = {"samples_per_image": 600, "seed": 0}
+    image_id, image, labels, lm = entries[0]
+    for name in ("all", "others"):
+        steps.extract_training_features("fasseg", image_id, image, labels, tmp_path / f"{name}.zarr", config,
+                                        sampling, lm, 68, atlas=tmp_path / f"{name}.npz", split="train")
+    x_all = zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["X"][:]
+    x_others = zarr.open_group(str(tmp_path / "others.zarr"), mode="r")["X"][:]
+    np.testing.assert_array_equal(x_all, x_others)
+    y = zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["y"][:]
+    atlas_cols = x_all[:, 2:]
+    # The other faces' labels agree with this image's own labels on most sampled pixels, not all.
+    agreement = (atlas_cols.argmax(1) == y).mean()
+    assert 0.5 < agreement < 1.0
