@@ -28,7 +28,7 @@ IMAGES = {"train": 4, "test": 4}
 SLURM_ARGS = [
     "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
     "--slurm-status-command", "squeue",
-    "--group-components", "train_images=2", "eval_landmarks=4", "eval_images=4",
+    "--group-components", "train_landmarks=4", "train_images=2", "eval_landmarks=4", "eval_images=4",
     "--slurm-keep-successful-logs",
     "--slurm-init-seconds-before-status-checks", "2",
     "--seconds-between-status-checks", "2",
@@ -94,11 +94,12 @@ def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(clus
     assert {i for i, _ in jobs} <= cluster.job_ids_submitted()
     for job_id, log in jobs:
         assert log.endswith(f"/{job_id}.log") and Path(log).is_file(), log
-    # 8 images (4 train, 4 test): their 24 per-image jobs went out as 6 batches.
+    # 8 images (4 train, 4 test): their 24 per-image jobs went out as 7 batches.
     image_batches = [log for _, log in jobs if "/group_" in log]
     n_images = sum(IMAGES.values())
     assert 0 < len(image_batches) < n_images, image_batches
     assert sum("group_train_images" in log for log in image_batches) == 2
+    assert sum("group_train_landmarks" in log for log in image_batches) == 1
     assert sum("group_eval_images" in log for log in image_batches) == 3
     assert metrics(workdir) == metrics(local_dir), "SLURM and local metrics differ"
     summary = {"local_seconds": round(local_seconds, 1), "slurm_seconds": round(slurm_seconds, 1),

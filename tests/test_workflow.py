@@ -52,12 +52,18 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert store.metadata.zarr_format == 3
     assert store["X"].shape[0] == store["y"].shape[0] <= 1500
     assert store["X"].shape[1] == len(store.attrs["feature_names"])
-    assert "lm_dx_67" in store.attrs["feature_names"]
+    assert "lm_dx_67" in store.attrs["feature_names"] and "atlas_nose" in store.attrs["feature_names"]
+    from faceseg.atlas import load_label_atlas
+    from faceseg.models import load_model
+
+    atlas = load_label_atlas(fasseg_run / "results/features/fasseg/default/label_atlas.npz")
+    assert atlas.ids == ("1", "11") and atlas.landmarks.shape == (2, 68, 2)
+    assert load_model(fasseg_run / "results/models/fasseg/default/hgb.joblib").label_atlas.ids == atlas.ids
     merged = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train.zarr"), mode="r")
     assert merged["X"].shape[0] == 3 * 1500
     lm = (fasseg_run / "results/landmarks/fasseg/test/1.txt").read_text().splitlines()
     assert lm[0] == "68" and len(lm) == 69
-    for rule in ("extract_features", "train_rf", "segment_images", "evaluate"):
+    for rule in ("extract_features", "label_atlas", "train_rf", "segment_images", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
 

@@ -23,6 +23,8 @@ TINY = {
                 "landmarks": {},
                 "landmark_parts": {},
                 "face_colour": {"mean_sizes": [9]},
+                # 2 of the 3 training images ("1" and "11"): both the left-out and the plain path.
+                "label_atlas": {"atlases": 2},
             },
             "sampling": {"samples_per_image": 1500, "seed": 0},
         },

@@ -44,22 +44,29 @@ def _load(item):
     return image, landmarks
 
 
+def _atlas(path):
+    from faceseg.atlas import load_label_atlas
+
+    return None if path is None else load_label_atlas(path)
+
+
 def _dense_one(args):
     """Dense features of one image, single-threaded: (seconds, megapixels)."""
     from faceseg.features import compute_features
 
-    item, config = args
+    item, config, atlas_path = args
     with _limit_threads(1):
         image, landmarks = _load(item)
+        atlas = _atlas(atlas_path)
         start = time.perf_counter()
-        compute_features(image, config, landmarks=landmarks)
+        compute_features(image, config, landmarks=landmarks, atlas=atlas)
         return time.perf_counter() - start, _megapixels(image)
 
 
-def stage_dense(items, config, workers: int = 1):
+def stage_dense(items, config, workers: int = 1, atlas=None):
     """Dense feature extraction, s/MP: one process, or ``workers`` processes over the images."""
     if workers == 1:
-        results = [_dense_one((item, config)) for item in items]
+        results = [_dense_one((item, config, atlas)) for item in items]
         return {"s_per_mp": sum(s for s, _ in results) / sum(mp for _, mp in results),
                 "per_image_s": [round(s, 3) for s, _ in results]}
     from concurrent.futures import ProcessPoolExecutor
@@ -67,7 +74,7 @@ def stage_dense(items, config, workers: int = 1):
     megapixels = 0.0
     start = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        for _, mp in pool.map(_dense_one, [(item, config) for item in items]):
+        for _, mp in pool.map(_dense_one, [(item, config, atlas) for item in items]):
             megapixels += mp
     return {"s_per_mp": (time.perf_counter() - start) / megapixels, "workers": workers}
 
@@ -90,17 +97,29 @@ def stage_skimage(items, workers: int = 1):
     return {"s_per_mp": seconds / megapixels, "n_features": n_features, "workers": workers}
 
 
-def stage_sampled(items, config, sampling, out_dir, n_landmarks=68):
+def stage_atlas(items, out_path):
+    """The label atlas of the training images (named by their position, as their stores are)."""
+    from faceseg.steps import build_atlas
+
+    start = time.perf_counter()
+    build_atlas("fasseg", "train", [(str(i), item["image"], item["labels"], item["landmarks"])
+                                    for i, item in enumerate(items)], out_path, 68)
+    return {"seconds": time.perf_counter() - start}
+
+
+def stage_sampled(items, config, sampling, out_dir, n_landmarks=68, atlas=None):
     """The training path: class-balanced sampled pixels of each image into its zarr store, s/MP."""
     from faceseg.io import read_image
     from faceseg.steps import extract_training_features
 
     seconds, megapixels = 0.0, 0.0
+    atlas = _atlas(atlas)
     with _limit_threads(1):
         for i, item in enumerate(items):
             start = time.perf_counter()
             extract_training_features("fasseg", str(i), item["image"], item["labels"], Path(out_dir) / f"{i}.zarr",
-                                      config, sampling, item.get("landmarks"), n_landmarks)
+                                      config, sampling, item.get("landmarks"), n_landmarks, atlas=atlas,
+                                      split="train")
             seconds += time.perf_counter() - start
             megapixels += _megapixels(read_image(item["image"]))
     return {"s_per_mp": seconds / megapixels, "s_per_image": seconds / len(items)}
@@ -114,11 +133,12 @@ def stage_merge(stores, out_store, repeat: int = 1):
     return {"seconds": time.perf_counter() - start, "rows": attrs["n_rows"]}
 
 
-def stage_train(kind, store, out_model, params, threads):
+def stage_train(kind, store, out_model, params, threads, atlas=None):
     from faceseg.steps import train_model
 
     start = time.perf_counter()
-    train_model(kind, store, out_model, params, threads=threads, info={"dataset": "fasseg", "experiment": "bench"})
+    train_model(kind, store, out_model, params, threads=threads, info={"dataset": "fasseg", "experiment": "bench"},
+                atlas_path=atlas)
     return {"seconds": time.perf_counter() - start}
 
 
@@ -161,14 +181,14 @@ def stage_segment(model_path, items, threads, tile_size=256, upscale_to_mp=None,
 def _sampled_one(args):
     from faceseg.steps import extract_training_features
 
-    item, config, sampling, store = args
+    item, config, sampling, store, atlas = args
     with _limit_threads(1):
         extract_training_features("fasseg", Path(store).stem, item["image"], item["labels"], store, config, sampling,
-                                  item["landmarks"], 68)
+                                  item["landmarks"], 68, atlas=_atlas(atlas), split="train")
     return store
 
 
-def stage_scaling(items, config, sampling, out_dir, workers):
+def stage_scaling(items, config, sampling, out_dir, workers, atlas=None):
     """Sampled features of generated images in ``workers`` processes, then their merge."""
     import resource
     from concurrent.futures import ProcessPoolExecutor
@@ -178,7 +198,7 @@ def stage_scaling(items, config, sampling, out_dir, workers):
     out_dir = Path(out_dir)
     start = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        stores = list(pool.map(_sampled_one, [(item, config, sampling, out_dir / f"{i:05d}.zarr")
+        stores = list(pool.map(_sampled_one, [(item, config, sampling, out_dir / f"{i:05d}.zarr", atlas)
                                               for i, item in enumerate(items)], chunksize=4))
     features_s = time.perf_counter() - start
     worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -189,7 +209,8 @@ def stage_scaling(items, config, sampling, out_dir, workers):
             "s_per_image": (features_s + merge_s) / len(items), "worker_peak_rss_mb": round(worker_rss, 1)}
 
 
-STAGES = {"dense": stage_dense, "skimage": stage_skimage, "sampled": stage_sampled, "merge": stage_merge,
+STAGES = {"dense": stage_dense, "skimage": stage_skimage, "atlas": stage_atlas, "sampled": stage_sampled,
+          "merge": stage_merge,
           "train": stage_train, "segment": stage_segment, "scaling": stage_scaling}
 
 
@@ -281,8 +302,8 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
     """All stages. ``quick``: a few images and tiny models, to check that the benchmark runs (figures meaningless)."""
     import yaml
 
-    from faceseg.config import MODEL_NAMES, model_settings
-    from faceseg.features import feature_names, resolve_config
+    from faceseg.config import MODEL_NAMES, experiment_features, model_settings
+    from faceseg.features import feature_names, needs_atlas, resolve_config
 
     config = yaml.safe_load(REPO_CONFIG.read_text())
     if experiment_name not in config["experiments"]:
@@ -299,7 +320,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
         model_params["rf"]["n_estimators"] = 4
         model_params["hgb"]["max_iter"] = 5
         model_params["mlp"]["epochs"] = 1
-    features = resolve_config(experiment["features"])
+    features = resolve_config(experiment_features(config, experiment_name))
     sampling = experiment["sampling"]
     cores = os.cpu_count() or 1
     train = _fasseg_items(fasseg_root, "train", work, 3 if quick else None)
@@ -312,13 +333,19 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
         print(f"  {key} ...", flush=True)
         stages[key] = run_stage(name, **kwargs)
 
+    atlas = None
+    if needs_atlas(features):
+        atlas = str(work / "label_atlas.npz")
+        record("label_atlas", "atlas", items=train, out_path=atlas)
     dense_items = train[:n_dense]
-    record("dense_features_1_thread", "dense", items=dense_items, config=features, workers=1)
-    record(f"dense_features_{cores}_processes", "dense", items=dense_items, config=features, workers=cores)
+    record("dense_features_1_thread", "dense", items=dense_items, config=features, workers=1, atlas=atlas)
+    record(f"dense_features_{cores}_processes", "dense", items=dense_items, config=features, workers=cores,
+           atlas=atlas)
     record("skimage_mbf_1_thread", "skimage", items=dense_items, workers=1)
     record(f"skimage_mbf_{cores}_threads", "skimage", items=dense_items, workers=cores)
     stores = work / "stores"
-    record("sampled_features", "sampled", items=train, config=features, sampling=sampling, out_dir=str(stores))
+    record("sampled_features", "sampled", items=train, config=features, sampling=sampling, out_dir=str(stores),
+           atlas=atlas)
     store_paths = [str(stores / f"{i}.zarr") for i in range(len(train))]
     record("merge", "merge", stores=store_paths, out_store=str(work / "train.zarr"))
     models = {}
@@ -328,7 +355,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
             params["device"] = "cpu"
         models[kind] = str(work / f"{kind}.joblib")
         record(f"train_{kind}", "train", kind=kind, store=str(work / "train.zarr"), out_model=models[kind],
-               params=params, threads=cores)
+               params=params, threads=cores, atlas=atlas)
     for kind, path in models.items():
         record(f"segment_{kind}", "segment", model_path=path, items=test, threads=cores)
         for stride in (2, 4):  # segmentation.stride: the model classifies 1 pixel in stride**2
@@ -336,23 +363,23 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
                    stride=stride)
     record("segment_rf_4mp", "segment", model_path=models["rf"], items=test[:1], threads=cores, upscale_to_mp=big_mp)
     record("sampled_features_4mp", "sampled", items=[_upscaled(test[0], work, big_mp)], config=features,
-           sampling=sampling, out_dir=str(work / "stores_4mp"))
+           sampling=sampling, out_dir=str(work / "stores_4mp"), atlas=atlas)
     # Memory against the size of the training store: the same stores merged 10 times over.
     record("merge_x10", "merge", stores=store_paths, out_store=str(work / "train_x10.zarr"), repeat=10)
     mlp_params = model_params["mlp"] | {"device": "cpu", "epochs": 2}
     record("train_mlp_2_epochs", "train", kind="mlp", store=str(work / "train.zarr"), out_model=str(work / "m1.joblib"),
-           params=mlp_params, threads=cores)
+           params=mlp_params, threads=cores, atlas=atlas)
     record("train_mlp_2_epochs_x10", "train", kind="mlp", store=str(work / "train_x10.zarr"),
-           out_model=str(work / "m10.joblib"), params=mlp_params, threads=cores)
+           out_model=str(work / "m10.joblib"), params=mlp_params, threads=cores, atlas=atlas)
     rf_cap = model_params["rf"] | {"max_train_samples": 100000, "n_estimators": 4 if quick else 20}
     record("train_rf_20_trees_cap_100k", "train", kind="rf", store=str(work / "train.zarr"),
-           out_model=str(work / "r1.joblib"), params=rf_cap, threads=cores)
+           out_model=str(work / "r1.joblib"), params=rf_cap, threads=cores, atlas=atlas)
     record("train_rf_20_trees_cap_100k_x10", "train", kind="rf", store=str(work / "train_x10.zarr"),
-           out_model=str(work / "r10.joblib"), params=rf_cap, threads=cores)
+           out_model=str(work / "r10.joblib"), params=rf_cap, threads=cores, atlas=atlas)
     for n in scaling:
         items = _generated_items(train, n, work)
         record(f"scaling_{n}", "scaling", items=items, config=features, sampling=sampling,
-               out_dir=str(work / f"scaling_{n}"), workers=cores)
+               out_dir=str(work / f"scaling_{n}"), workers=cores, atlas=atlas)
     _derive(results, cores, scaling)
     return results
 

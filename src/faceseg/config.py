@@ -71,6 +71,24 @@ def split_records(config: dict, split: str):
     return records[:cap] if cap else records
 
 
+def experiment_features(config: dict, name: str) -> dict:
+    """Experiment ``name``'s feature configuration, with what the dataset decides filled in.
+
+    ``label_atlas`` channels are named after the dataset's classes, so its
+    ``classes`` is set to them (a configuration that names other classes is refused).
+    """
+    feature_config = copy.deepcopy(config["experiments"][name]["features"])
+    if "label_atlas" in feature_config:
+        params = dict(feature_config["label_atlas"] or {})
+        classes = list(get_dataset(config["dataset"]).class_names)
+        if params.get("classes") not in (None, classes):
+            raise ValueError(f"experiments.{name}.features.label_atlas.classes {params['classes']} are not the "
+                             f"classes of {config['dataset']} {classes}; leave it out")
+        params["classes"] = classes
+        feature_config["label_atlas"] = params
+    return feature_config
+
+
 def experiment_models(config: dict, name: str) -> dict[str, dict]:
     """``{model: parameters}`` of the models an experiment trains.
 

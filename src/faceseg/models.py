@@ -145,6 +145,8 @@ class PixelClassifier:
     info: dict = field(default_factory=dict)  # dataset, experiment, training state, ...
     # Per-class factors applied to the probabilities; see prior_weights().
     class_weights: list | None = None
+    # The label atlas (faceseg.atlas.LabelAtlas) its label_atlas features read; None without them.
+    label_atlas: object = field(default=None, repr=False, compare=False)
     source: str | None = field(default=None, compare=False)  # the file it was loaded from, for messages
     _forward_layers: object = field(default=None, repr=False, compare=False)  # MLP: cached (W.T, b) layers
 
@@ -161,6 +163,8 @@ class PixelClassifier:
     @property
     def n_landmarks(self) -> int | None:
         """Landmarks per image its features were computed from (None: no landmark features)."""
+        if self.label_atlas is not None:
+            return self.label_atlas.n_landmarks
         return sum(name.startswith("lm_dx_") for name in self.feature_names) or None
 
     def feature_groups(self) -> list[str]:
@@ -241,6 +245,13 @@ class PixelClassifier:
             "params": self.params,
             "info": self.info,
             "class_weights": self.class_weights,
+            "label_atlas": None if self.label_atlas is None else {
+                "split": self.label_atlas.split,
+                "ids": list(self.label_atlas.ids),
+                "labels": list(self.label_atlas.labels),
+                "landmarks": self.label_atlas.landmarks,
+                "class_names": list(self.label_atlas.class_names),
+            },
         }
         with atomic_output(path) as tmp:
             # Uncompressed: every segmentation job loads the model, and a 100-tree forest
@@ -261,6 +272,12 @@ def load_model(path) -> PixelClassifier:
         raise InputError(f"{path}: not a faceseg model file (no '{FORMAT}' checkpoint inside)")
     if checkpoint["format_version"] > FORMAT_VERSION:
         raise InputError(f"{path}: model format {checkpoint['format_version']} is newer than this faceseg reads")
+    atlas = checkpoint.get("label_atlas")
+    if atlas is not None:
+        from faceseg.atlas import LabelAtlas
+
+        atlas = LabelAtlas(atlas["split"], tuple(atlas["ids"]), tuple(atlas["labels"]), atlas["landmarks"],
+                           tuple(atlas["class_names"]))
     return PixelClassifier(
         kind=checkpoint["kind"],
         estimator=checkpoint["estimator"],
@@ -270,6 +287,7 @@ def load_model(path) -> PixelClassifier:
         params=checkpoint["params"],
         info=checkpoint["info"],
         class_weights=checkpoint.get("class_weights"),
+        label_atlas=atlas,
         source=str(path),
     )
 

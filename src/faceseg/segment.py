@@ -49,7 +49,8 @@ def predict_proba_image(
     def classify_tile(tile, threads_per_tile):
         r, c = tile
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
-        feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride)
+        feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride,
+                                      atlas=model.label_atlas)
         p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads_per_tile, apply_prior=apply_prior)
         grid[r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = p.reshape(
             feats.shape[0], feats.shape[1], -1)

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from faceseg import features
+from faceseg.atlas import build_label_atlas, load_label_atlas
 from faceseg.datasets import get_dataset, read_labels
 from faceseg.io import (
     InputError,
@@ -83,10 +84,20 @@ def extract_training_features(
     sampling: dict,
     landmark_path=None,
     n_landmarks: int | None = None,
+    atlas=None,
+    split: str | None = None,
 ) -> None:
-    """Sample class-balanced pixels of a training image and store their features."""
+    """Sample class-balanced pixels of a training image and store their features.
+
+    ``atlas``: the label atlas (a :class:`~faceseg.atlas.LabelAtlas` or its
+    file) when the features include ``label_atlas``; the image itself (by
+    ``split`` and ``image_id``) is left out of it.
+    """
     spec = get_dataset(dataset)
     config = features.resolve_config(feature_config)
+    atlas = _atlas_for(config, atlas)
+    if atlas is not None:
+        atlas = atlas.without(split, image_id)
     image = read_image(image_path)
     if label_path is None:
         raise InputError(f"{image_path}: no label image found for this training image")
@@ -117,12 +128,45 @@ def extract_training_features(
         attrs["face_frame"] = face_frame_of(landmarks, config)
     rng = image_rng(sampling.get("seed", 0), image_id)
     coords = balanced_sample(labels, sampling["samples_per_image"], spec.n_classes, rng)
-    X = features.compute_features(image, config, coords=coords, landmarks=landmarks)
+    X = features.compute_features(image, config, coords=coords, landmarks=landmarks, atlas=atlas)
     y = labels[coords[:, 0], coords[:, 1]]
     counts = np.bincount(y, minlength=spec.n_classes)
     log.info("%s: %d samples x %d features; per class %s", image_id, len(y), X.shape[1],
              dict(zip(spec.class_names, counts.tolist())))
     write_sample_store(out_store, X, y, coords, attrs)
+
+
+def _atlas_for(config, atlas):
+    """The label atlas the features need (loaded when given as a path), else None."""
+    if not features.needs_atlas(config):
+        return None
+    if atlas is None:
+        raise ValueError("the feature configuration includes label_atlas but no label atlas was given")
+    return atlas if hasattr(atlas, "transfer") else load_label_atlas(atlas)
+
+
+def build_atlas(dataset: str, split: str, images, out_path, n_landmarks: int | None = None) -> None:
+    """Write the label atlas of ``images``: ``(image_id, image_path, label_path, landmark_path)`` each.
+
+    An image without a face (no-face landmark file) is left out, with a warning.
+    """
+    spec = get_dataset(dataset)
+
+    def entries():
+        for image_id, image_path, label_path, landmark_path in images:
+            image = read_image(image_path)
+            if label_path is None:
+                raise InputError(f"{image_path}: no label image found for this atlas image")
+            try:
+                points = read_landmarks(landmark_path, image_shape=image.shape, n_points=n_landmarks)
+            except NoFaceError as exc:
+                log.warning("%s: left out of the label atlas: %s", image_id, exc)
+                points = None
+            yield image_id, read_labels(spec, label_path, image.shape), points
+
+    atlas = build_label_atlas(split, entries(), spec.class_names)
+    atlas.save(out_path)
+    log.info("label atlas of %d %s images: %s", len(atlas.ids), split, ", ".join(atlas.ids))
 
 
 def face_frame_of(landmarks, feature_config) -> dict:
@@ -161,8 +205,14 @@ def merge_training_features(stores, out_store) -> None:
              len(attrs["feature_names"]), len(attrs["skipped"]))
 
 
-def train_model(kind: str, store, out_model, params: dict, threads: int = 1, info: dict | None = None) -> None:
-    """Train a model of ``kind`` (``rf`` or ``mlp``) on a merged store and save it."""
+def train_model(kind: str, store, out_model, params: dict, threads: int = 1, info: dict | None = None,
+                atlas_path=None) -> None:
+    """Train a model of ``kind`` (``rf``, ``hgb`` or ``mlp``) on a merged store and save it.
+
+    ``atlas_path``: the label atlas the training features were computed with
+    (features with ``label_atlas``); it is saved inside the model, which
+    describes new images with it.
+    """
     if kind not in TRAINERS:
         raise ValueError(f"unknown model {kind!r}; choose one of {sorted(TRAINERS)}")
     group = open_store(store)
@@ -176,6 +226,7 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "face_framing": face_framing(group.attrs.get("face_frames")),
     }
     model = TRAINERS[kind](group, params, threads=threads, info=info)
+    model.label_atlas = _atlas_for(model.feature_config, atlas_path)
     model.save(out_model)
     log.info("saved %s model to %s", kind, out_model)
 

@@ -25,10 +25,16 @@ import numpy as np
 import yaml
 
 from faceseg import features
-from faceseg.config import landmark_source, model_settings, split_records
+from faceseg.atlas import build_label_atlas, choose_atlas_ids
+from faceseg.config import (
+    experiment_features,
+    landmark_source,
+    model_settings,
+    split_records,
+)
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.io import NoFaceError, read_image
+from faceseg.io import NoFaceError, read_image, read_landmarks
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
@@ -169,18 +175,33 @@ def cross_validate(
     totals = {pair: np.zeros((n_folds, spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     held_out = {pair: [] for pair in grid}  # (fold, proba rows, labels) per image, for fit_bias
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        stores = []
-        for rec in records:
-            path = Path(tmp) / f"{len(stores)}.zarr"
-            extract_training_features(dataset, rec.image_id, rec.image_path, rec.label_path, path, config,
-                                      experiment["sampling"], landmark_files.get(rec.image_id), n_landmarks)
-            stores.append(path)
+
+        def extract(recs, folder, atlas=None):
+            paths = []
+            for rec in recs:
+                path = Path(tmp) / folder / f"{rec.image_id}.zarr"
+                extract_training_features(dataset, rec.image_id, rec.image_path, rec.label_path, path, config,
+                                          experiment["sampling"], landmark_files.get(rec.image_id), n_landmarks,
+                                          atlas=atlas, split="cv")
+                paths.append(path)
+            return paths
+
         folds = fold_of(len(records), n_folds)
+        # Label atlas features depend on the other training images' labels: each fold
+        # builds its atlas from its own training images, and describes them again with it.
+        uses_atlas = features.needs_atlas(config)
+        stores = None if uses_atlas else extract(records, "all")
         for k in range(n_folds):
+            train_records = [rec for rec, f in zip(records, folds) if f != k]
+            atlas = _fold_atlas(spec, train_records, landmark_files, n_landmarks,
+                                config["label_atlas"]["atlases"]) if uses_atlas else None
+            fold_stores = (extract(train_records, f"fold{k}", atlas) if uses_atlas
+                           else [s for s, f in zip(stores, folds) if f != k])
             merged = Path(tmp) / f"fold{k}.zarr"
-            merge_stores([s for s, f in zip(stores, folds) if f != k], merged)
+            merge_stores(fold_stores, merged)
             group = open_store(merged)
             model = TRAINERS[model_kind](group, model_params, threads=threads, info={"dataset": dataset})
+            model.label_atlas = atlas
             weights = {a: (model.class_weights if a is None else prior_weights(group, a)) for a in prior_grid}
             for rec, f in zip(records, folds):
                 if f != k:
@@ -220,6 +241,22 @@ def cross_validate(
             result["class_bias_fit"] = _bias_report(held_out[(a, sigma, radius, step)], spec, n_folds)
         results.append(result)
     return results
+
+
+def _fold_atlas(spec, train_records, landmark_files, n_landmarks, count):
+    """The label atlas of one fold: ``count`` of its training images (split name ``cv``)."""
+    chosen = set(choose_atlas_ids([rec.image_id for rec in train_records], count))
+    entries = []
+    for rec in train_records:
+        if rec.image_id not in chosen:
+            continue
+        image = read_image(rec.image_path)
+        try:
+            points = read_landmarks(landmark_files[rec.image_id], image.shape, n_landmarks)
+        except NoFaceError:
+            points = None
+        entries.append((rec.image_id, read_labels(spec, rec.label_path, image.shape), points))
+    return build_label_atlas("cv", entries, spec.class_names)
 
 
 def _fold_scores(fold: int, cm: np.ndarray, class_names) -> dict:
@@ -273,6 +310,7 @@ def main(argv=None) -> int:
     split = config["train_split"]
     records = split_records(config, split)
     experiment = copy.deepcopy(config["experiments"][args.experiment])
+    experiment["features"] = experiment_features(config, args.experiment)
     # The model as the experiment trains it: top-level settings with the experiment's overrides.
     model_params = model_settings(config, args.experiment, args.model)
     n_points = landmarks_per_file(config)

@@ -17,7 +17,7 @@ for _name in config["run_experiments"]:
             f"run_experiments names unknown experiment {_name!r}; "
             f"defined experiments: {sorted(config['experiments'])}"
         )
-    _features.resolve_config(config["experiments"][_name]["features"])  # parameter errors surface now
+    _features.resolve_config(_config.experiment_features(config, _name))  # parameter errors surface now
     if not _config.experiment_models(config, _name):
         raise ValueError(
             f"experiment {_name!r} trains no model: set models.<rf|hgb|mlp>.enabled "
@@ -53,6 +53,11 @@ def experiment(name):
     return config["experiments"][name]
 
 
+def experiment_features(name):
+    """An experiment's feature configuration, with the dataset's class names filled in where needed."""
+    return _config.experiment_features(config, name)
+
+
 def model_params(experiment_name, model):
     """Parameters of ``model`` in an experiment: the top-level ``models`` entry with the experiment's overrides."""
     return _config.experiment_models(config, experiment_name)[model]
@@ -65,6 +70,31 @@ def runs():
 
 def uses_landmarks(experiment_name):
     return _features.needs_landmarks(experiment(experiment_name)["features"])
+
+
+def uses_atlas(experiment_name):
+    return _features.needs_atlas(experiment(experiment_name)["features"])
+
+
+def atlas_file(experiment_name):
+    """The label atlas an experiment's features and models read ([] when it uses none)."""
+    if not uses_atlas(experiment_name):
+        return []
+    return f"results/features/{DATASET}/{experiment_name}/label_atlas.npz"
+
+
+def atlas_images(experiment_name):
+    """[image_id, image, labels, landmarks] of the training images that make an experiment's label atlas."""
+    from faceseg.atlas import choose_atlas_ids
+
+    split = config["train_split"]
+    count = experiment_features(experiment_name)["label_atlas"].get("atlases", 20)
+    out = []
+    for image_id in choose_atlas_ids(records(split), count):
+        r = record(split, image_id)
+        out.append([image_id, str(r.image_path), str(r.label_path) if r.label_path else None,
+                    landmark_file(split, image_id, experiment_name)])
+    return out
 
 
 def n_landmarks():

@@ -29,10 +29,11 @@ rule detect_landmarks:
         "logs/detect_landmarks/{dataset}/{split}/{image}.log",
     benchmark:
         "benchmarks/detect_landmarks/{dataset}/{split}/{image}.tsv"
-    # Training images' landmarks travel with their feature extraction; the
-    # evaluation images' are batched apart, so they need not wait for the models.
+    # Batched apart from the feature extraction: the label atlas needs the
+    # landmarks of several training images before any of their features; the
+    # evaluation images' need not wait for the models.
     group:
-        lambda wc: "train_images" if wc.split == config["train_split"] else "eval_landmarks"
+        lambda wc: "train_landmarks" if wc.split == config["train_split"] else "eval_landmarks"
     threads: 1
     conda:
         "../envs/faceseg.yaml"

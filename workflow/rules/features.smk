@@ -6,10 +6,11 @@ rule extract_features:
         image=lambda wc: record(wc.split, wc.image).image_path,
         labels=lambda wc: record(wc.split, wc.image).label_path or [],
         landmarks=lambda wc: landmark_file(wc.split, wc.image, wc.experiment),
+        atlas=lambda wc: atlas_file(wc.experiment),
     output:
         directory("results/features/{dataset}/{experiment}/{split}/{image}.zarr"),
     params:
-        features=lambda wc: experiment(wc.experiment)["features"],
+        features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
         n_landmarks=n_landmarks(),
     log:
@@ -24,6 +25,29 @@ rule extract_features:
         "../envs/faceseg.yaml"
     script:
         "../scripts/extract_features.py"
+
+
+rule label_atlas:
+    # The training images whose labels the label_atlas features carry onto each face.
+    input:
+        images=lambda wc: [i[1] for i in atlas_images(wc.experiment)],
+        labels=lambda wc: [i[2] for i in atlas_images(wc.experiment) if i[2]],
+        landmarks=lambda wc: [i[3] for i in atlas_images(wc.experiment)],
+    output:
+        "results/features/{dataset}/{experiment}/label_atlas.npz",
+    params:
+        images=lambda wc: atlas_images(wc.experiment),
+        split=config["train_split"],
+        n_landmarks=n_landmarks(),
+    log:
+        "logs/label_atlas/{dataset}/{experiment}.log",
+    benchmark:
+        "benchmarks/label_atlas/{dataset}/{experiment}.tsv"
+    threads: 1
+    conda:
+        "../envs/faceseg.yaml"
+    script:
+        "../scripts/build_atlas.py"
 
 
 rule merge_features:

@@ -4,7 +4,8 @@
 
 rule train_rf:
     input:
-        "results/features/{dataset}/{experiment}/train.zarr",
+        store="results/features/{dataset}/{experiment}/train.zarr",
+        atlas=lambda wc: atlas_file(wc.experiment),
     output:
         "results/models/{dataset}/{experiment}/rf.joblib",
     params:
@@ -22,7 +23,8 @@ rule train_rf:
 
 rule train_hgb:
     input:
-        "results/features/{dataset}/{experiment}/train.zarr",
+        store="results/features/{dataset}/{experiment}/train.zarr",
+        atlas=lambda wc: atlas_file(wc.experiment),
     output:
         "results/models/{dataset}/{experiment}/hgb.joblib",
     params:
@@ -40,7 +42,8 @@ rule train_hgb:
 
 rule train_mlp:
     input:
-        "results/features/{dataset}/{experiment}/train.zarr",
+        store="results/features/{dataset}/{experiment}/train.zarr",
+        atlas=lambda wc: atlas_file(wc.experiment),
     output:
         "results/models/{dataset}/{experiment}/mlp.joblib",
     params:

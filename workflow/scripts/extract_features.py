@@ -12,4 +12,6 @@ with rule_log(snakemake.log[0]):
         feature_config=snakemake.params.features,
         sampling=snakemake.params.sampling,
         n_landmarks=snakemake.params.n_landmarks,
+        atlas=snakemake.input.atlas or None,
+        split=snakemake.wildcards.split,
     )

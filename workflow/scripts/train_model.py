@@ -4,9 +4,10 @@ from faceseg.steps import train_model
 with rule_log(snakemake.log[0]):
     train_model(
         kind=snakemake.rule.removeprefix("train_"),
-        store=snakemake.input[0],
+        store=snakemake.input.store,
         out_model=snakemake.output[0],
         params=snakemake.params.model,
         threads=snakemake.threads,
+        atlas_path=snakemake.input.atlas or None,
         info={"dataset": snakemake.config["dataset"], "experiment": snakemake.wildcards.experiment},
     )
