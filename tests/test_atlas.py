@@ -29,17 +29,21 @@ def test_same_landmarks_transfer_the_labels_unchanged(rng):
     labels, landmarks = _face(rng)
     atlas = build_label_atlas("train", [("a", labels, landmarks)], CLASSES)
     rows, cols = _grid(*labels.shape)
-    out = atlas.transfer(landmarks, rows, cols)
-    assert out.shape == (labels.size, 3)
-    np.testing.assert_allclose(out, np.eye(3)[labels.ravel()], atol=1e-4)
+    exact = atlas.transfer(landmarks, rows, cols, step=1)
+    assert exact.shape == (labels.size, 3)
+    np.testing.assert_allclose(exact, np.eye(3)[labels.ravel()], atol=1e-4)
+    # On the default 8 px grid: exact at the grid nodes, bilinear in between.
+    out = atlas.transfer(landmarks, rows, cols).reshape(labels.shape + (3,))
+    np.testing.assert_allclose(out[::8, ::8], np.eye(3)[labels[::8, ::8]], atol=1e-4)
+    assert 0 < out[76, 50, 1] < 1 and 0 < out[76, 50, 2] < 1, "rows 72 (skin) and 80 (hair) blend at row 76"
 
 
 def test_shifted_landmarks_read_the_labels_at_the_shifted_place(rng):
     labels, landmarks = _face(rng)
     # The atlas face sits 10 rows lower than the query face: query row r reads atlas row r + 10.
     atlas = build_label_atlas("train", [("a", labels, landmarks + (0, 10))], CLASSES)
-    out = atlas.transfer(landmarks, np.array([25, 65, 75]), np.array([50, 50, 50]))
-    np.testing.assert_allclose(out, np.eye(3)[[1, 1, 2]], atol=1e-4)
+    out = atlas.transfer(landmarks, np.array([16, 24, 64, 72]), np.array([48, 48, 48, 48]))
+    np.testing.assert_allclose(out, np.eye(3)[[0, 1, 1, 2]], atol=1e-4)
 
 
 def test_the_mean_over_atlas_images_and_leave_one_out(rng):
@@ -70,14 +74,18 @@ def test_features_named_per_class_tiles_equal_the_whole_image(rng):
                                   whole[coords[:, 0], coords[:, 1]])
 
 
-def test_coarse_spline_grid_is_close_to_the_exact_spline(rng):
+def test_grid_nodes_equal_the_exact_computation(rng):
     labels, lm = _face(rng)
-    bent = lm + rng.normal(0, 3, lm.shape)
-    atlas = build_label_atlas("train", [("a", labels, bent)], CLASSES)
+    entries = [(str(k), labels, lm + rng.normal(0, 3, lm.shape)) for k in range(4)]
+    atlas = build_label_atlas("train", entries, CLASSES)
     rows, cols = _grid(*labels.shape)
-    coarse = atlas.transfer(lm, rows, cols)
-    exact = atlas.transfer(lm, rows, cols, step=1)
-    assert np.abs(coarse - exact).mean() < 0.01
+    coarse = atlas.transfer(lm, rows, cols).reshape(labels.shape + (3,))
+    exact = atlas.transfer(lm, rows, cols, step=1).reshape(labels.shape + (3,))
+    np.testing.assert_allclose(coarse[::8, ::8], exact[::8, ::8], atol=1e-5)
+    # A cell's centre is the mean of its four corner nodes (bilinear).
+    corners = exact[0:105:8, 0:89:8]
+    centre = (corners[:-1, :-1] + corners[1:, :-1] + corners[:-1, 1:] + corners[1:, 1:]) / 4
+    np.testing.assert_allclose(coarse[4:108:8, 4:92:8], centre, atol=1e-5)
 
 
 @pytest.mark.parametrize("params, message", [

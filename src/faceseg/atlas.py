@@ -6,7 +6,9 @@ on the two images' landmarks) says where that pixel falls on the atlas face,
 and the atlas's label there (bilinear in the one-hot labels) is read. The mean
 over the atlas images is the pixel's label distribution as the annotators
 drew that part of the face: a shape prior that follows the landmarks
-(the ``label_atlas`` feature group).
+(the ``label_atlas`` feature group). It is computed on the nodes of an
+8 px grid and interpolated bilinearly in between: the mean of many outlines
+varies over several pixels, and the grid makes a dense pass cheap.
 
 An image's own labels must not describe it, or a model would learn to copy
 them: a training image that is one of the atlas images is described by the
@@ -17,19 +19,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
-from scipy.ndimage import map_coordinates
-from skimage.transform import ThinPlateSplineTransform
+from scipy.interpolate import RBFInterpolator
 
 from faceseg.io import InputError, atomic_output
 
 log = logging.getLogger(__name__)
 
 FORMAT = "faceseg-label-atlas"
-#: Pixels between the grid nodes where each thin-plate spline is evaluated.
-SPLINE_STEP = 8
+#: Pixels between the nodes where the atlas is evaluated (bilinear in between):
+#: the mean of many annotators' outlines varies over several pixels, not one.
+FIELD_STEP = 8
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,20 @@ class LabelAtlas:
         return LabelAtlas(self.split, tuple(self.ids[i] for i in keep), tuple(self.labels[i] for i in keep),
                           self.landmarks[keep], self.class_names)
 
-    def transfer(self, landmarks, rows, cols, step: int = SPLINE_STEP) -> np.ndarray:
+    @cached_property
+    def _one_hot(self) -> tuple[np.ndarray, ...]:
+        """Each label map as ``(H, W, n_classes)`` uint8 planes of 0 or 255, for OpenCV's bilinear remap."""
+        planes = np.eye(len(self.class_names), dtype=np.uint8) * 255
+        return tuple(planes[labels] for labels in self.labels)
+
+    def transfer(self, landmarks, rows, cols, step: int = FIELD_STEP) -> np.ndarray:
         """Mean atlas label distribution at pixels ``(rows, cols)`` of an image with ``landmarks``.
 
-        Returns ``(n, n_classes)`` float32 rows that sum to 1. Each spline is
-        evaluated on a grid of ``step`` pixels over the points' bounding box
-        and interpolated bilinearly in between (``step`` 1: exactly at each point).
+        Returns ``(n, n_classes)`` float32 rows that sum to 1 (to about 1e-3).
+        The distribution is computed on the nodes of a grid of ``step`` pixels
+        (anchored at multiples of ``step``, so a tile and the whole image share
+        their nodes) and interpolated bilinearly in between (``step`` 1:
+        exactly at each pixel).
         """
         landmarks = np.asarray(landmarks, dtype=np.float64)
         if landmarks.shape != (self.n_landmarks, 2):
@@ -74,30 +86,39 @@ class LabelAtlas:
                              f"{self.n_landmarks}")
         rows = np.asarray(rows, np.float64)
         cols = np.asarray(cols, np.float64)
-        out = np.zeros((len(rows), len(self.class_names)), np.float32)
+        n_classes = len(self.class_names)
         if len(rows) == 0:
-            return out
-        # A thin-plate spline is smooth: on a coarse grid it costs a few thousand
-        # evaluations instead of one per pixel, and bilinear interpolation between
-        # grid nodes 8 px apart moves a point by far less than a pixel.
-        # Nodes on multiples of step, so that a tile and the whole image interpolate between the same nodes.
+            return np.zeros((0, n_classes), np.float32)
         r0, c0 = np.floor(rows.min() / step) * step, np.floor(cols.min() / step) * step
-        gy = np.arange(r0, rows.max() + step, step)
-        gx = np.arange(c0, cols.max() + step, step)
-        nodes = np.column_stack([np.repeat(gx[None], len(gy), 0).ravel(), np.repeat(gy, len(gx))])  # (x, y)
-        at = [(rows - r0) / step, (cols - c0) / step]
-        index = np.arange(len(rows))
-        for labels, atlas_landmarks in zip(self.labels, self.landmarks):
-            # The spline maps this image's coordinates onto the atlas image's.
-            spline = ThinPlateSplineTransform.from_estimate(landmarks, atlas_landmarks)
-            if not spline:
-                raise ValueError(f"label atlas: no thin-plate spline fits these landmarks ({spline})")
-            mapped = spline(nodes).reshape(len(gy), len(gx), 2)
-            x = map_coordinates(mapped[..., 0], at, order=1, mode="nearest")
-            y = map_coordinates(mapped[..., 1], at, order=1, mode="nearest")
-            _add_bilinear(out, index, labels, x, y)
-        out /= len(self.ids)
-        return out
+        node_rows = np.arange(r0, rows.max() + step, step)
+        node_cols = np.arange(c0, cols.max() + step, step)
+        nodes = np.column_stack([np.tile(node_cols, len(node_rows)), np.repeat(node_rows, len(node_cols))])  # (x, y)
+        # One thin-plate spline per atlas image, from this image's landmarks to
+        # that image's; they share their centres, so scipy solves and evaluates
+        # them together.
+        targets = self.landmarks.transpose(1, 0, 2).reshape(self.n_landmarks, -1)
+        try:
+            splines = RBFInterpolator(landmarks, targets, kernel="thin_plate_spline", degree=1)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ValueError(f"label atlas: no thin-plate spline fits these landmarks ({exc})") from None
+        mapped = splines(nodes).astype(np.float32).reshape(len(node_rows), len(node_cols), len(self.ids), 2)
+        field = np.zeros((len(node_rows), len(node_cols), n_classes), np.float32)
+        for k, one_hot in enumerate(self._one_hot):
+            seen = cv2.remap(one_hot, np.ascontiguousarray(mapped[:, :, k, 0]),
+                             np.ascontiguousarray(mapped[:, :, k, 1]), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+            field += seen.reshape(field.shape)
+        field /= 255.0 * len(self.ids)
+        # OpenCV remaps take 2-D maps of under 32767 columns: the points as rows of 4096.
+        width = min(len(rows), 4096)
+        pad = -len(rows) % width
+
+        def as_map(values):
+            return np.pad(values, (0, pad), mode="edge").astype(np.float32).reshape(-1, width)
+
+        out = cv2.remap(field, as_map((cols - c0) / step), as_map((rows - r0) / step), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(-1, n_classes)[: len(rows)]
 
     # -- persistence ----------------------------------------------------------
     def save(self, path) -> None:
@@ -105,22 +126,6 @@ class LabelAtlas:
         with atomic_output(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, format=np.array(FORMAT), split=np.array(self.split), ids=np.array(self.ids),
                                 landmarks=self.landmarks, class_names=np.array(self.class_names), **arrays)
-
-
-def _add_bilinear(out, index, labels, x, y) -> None:
-    """Add the bilinear one-hot label of ``labels`` at points ``(x, y)`` (clipped to the image) to ``out``."""
-    h, w = labels.shape
-    x = np.clip(x, 0, w - 1)
-    y = np.clip(y, 0, h - 1)
-    x0 = np.minimum(x.astype(np.intp), max(w - 2, 0))
-    y0 = np.minimum(y.astype(np.intp), max(h - 2, 0))
-    fx = (x - x0).astype(np.float32)
-    fy = (y - y0).astype(np.float32)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    for yy, xx, weight in ((y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx),
-                           (y1, x0, fy * (1 - fx)), (y1, x1, fy * fx)):
-        # One class per row and corner, so plain fancy-index addition never repeats a cell.
-        out[index, labels[yy, xx]] += weight
 
 
 def load_label_atlas(path) -> LabelAtlas:
