@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from faceseg import features
 from faceseg.atlas import build_label_atlas, choose_atlas_ids, load_label_atlas
@@ -175,3 +176,44 @@ def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_roo
     # The other faces' labels agree with this image's own labels on most sampled pixels, not all.
     agreement = (atlas_cols.argmax(1) == y).mean()
     assert 0.5 < agreement < 1.0
+
+
+def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root):
+    """A forest on location + label_atlas: `faceseg info` names the atlas images, `faceseg segment` uses them."""
+    from test_cli import faceseg
+
+    from faceseg import steps
+    from faceseg.datasets import FASSEG, read_labels
+    from faceseg.metrics import confusion_matrix, scores
+    from faceseg.models import load_model
+
+    v1 = fasseg_root / "V1"
+    entries = []
+    for image_id in ("1", "2", "3"):
+        lm = tmp_path / f"{image_id}.txt"
+        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
+        entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
+    steps.build_atlas("fasseg", "train", entries, tmp_path / "atlas.npz", 68)
+    config = {"location": {}, "label_atlas": {"classes": list(FASSEG.class_names)}}
+    stores = []
+    for image_id, image, labels, lm in entries:
+        stores.append(tmp_path / f"{image_id}.zarr")
+        steps.extract_training_features("fasseg", image_id, image, labels, stores[-1], config,
+                                        {"samples_per_image": 1500, "seed": 0}, lm, 68,
+                                        atlas=tmp_path / "atlas.npz", split="train")
+    steps.merge_training_features(stores, tmp_path / "train.zarr")
+    model_path = tmp_path / "rf.joblib"
+    steps.train_model("rf", tmp_path / "train.zarr", model_path, {"n_estimators": 10, "seed": 0},
+                      atlas_path=tmp_path / "atlas.npz", info={"dataset": "fasseg", "experiment": "atlas"})
+    assert load_model(model_path).label_atlas.ids == ("1", "2", "3")
+    info = faceseg("info", model_path)
+    assert info.returncode == 0, info.stderr
+    assert "label atlas  3 training images: 1, 2, 3" in info.stdout
+    assert "68 landmarks per image" in info.stdout
+    proc = faceseg("segment", v1 / "Test_RGB" / "1.png", "--model", model_path, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    labels = np.asarray(Image.open(tmp_path / "out" / "1_labels.png"))
+    truth = read_labels(FASSEG, v1 / "Test_Labels" / "1.png")
+    assert scores(confusion_matrix(truth, labels, 6), FASSEG.class_names)["pixel_accuracy"] > 0.7
+    with pytest.raises(ValueError, match="includes label_atlas but no label atlas was given"):
+        steps.train_model("rf", tmp_path / "train.zarr", tmp_path / "no_atlas.joblib", {"n_estimators": 2})

@@ -60,6 +60,8 @@ def model_summary(model, metrics_path=None) -> dict:
         "features_per_group": dict(groups),
         "feature_config": model.feature_config,
         "landmarks_per_image": model.n_landmarks,
+        # The training images whose labels the label_atlas features carry (None: no such features).
+        "label_atlas_images": None if model.label_atlas is None else list(model.label_atlas.ids),
         "params": model.params,
         "training_images": len(model.info.get("training_images", [])),
         "skipped_training_images": model.info.get("skipped_training_images", []),
@@ -106,6 +108,9 @@ def _info(args) -> int:
         + (f"; {summary['landmarks_per_image']} landmarks per image" if summary["landmarks_per_image"] else ""),
         f"parameters   {json.dumps(summary['params'])}",
     ]
+    if summary["label_atlas_images"]:
+        lines.insert(-1, f"label atlas  {len(summary['label_atlas_images'])} training images: "
+                         f"{', '.join(summary['label_atlas_images'])}")
     if args.all_features:
         lines.append("feature names:")
         lines += [f"  {i:4d} {n}" for i, n in enumerate(names)]

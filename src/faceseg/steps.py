@@ -225,8 +225,9 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "skipped_training_images": group.attrs.get("skipped", []),
         "face_framing": face_framing(group.attrs.get("face_frames")),
     }
+    atlas = _atlas_for(group.attrs["feature_config"], atlas_path)  # before training: fail fast
     model = TRAINERS[kind](group, params, threads=threads, info=info)
-    model.label_atlas = _atlas_for(model.feature_config, atlas_path)
+    model.label_atlas = atlas
     model.save(out_model)
     log.info("saved %s model to %s", kind, out_model)
 
