@@ -148,18 +148,28 @@ def test_experiment_features_fill_in_the_dataset_classes():
         experiment_features(config, "e")
 
 
-def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_root):
+@pytest.fixture(scope="module")
+def fasseg_atlas_images(tmp_path_factory, fasseg_root):
+    """``(image_id, image, labels, landmarks)`` of V1 training images 1-3, landmarks detected by dlib."""
+    from faceseg import steps
+
+    folder = tmp_path_factory.mktemp("atlas_landmarks")
+    v1 = fasseg_root / "V1"
+    entries = []
+    for image_id in ("1", "2", "3"):
+        lm = folder / f"{image_id}.txt"
+        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
+        entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
+    return entries
+
+
+def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_atlas_images):
     """An atlas image's training features equal those from an atlas built without it (real FASSEG, detected landmarks)."""
     import zarr
 
     from faceseg import steps
 
-    v1 = fasseg_root / "V1"
-    entries = []
-    for image_id in ("1", "2", "3"):
-        lm = tmp_path / f"{image_id}.txt"
-        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
-        entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
+    entries = fasseg_atlas_images
     steps.build_atlas("fasseg", "train", entries, tmp_path / "all.npz", 68)
     steps.build_atlas("fasseg", "train", entries[1:], tmp_path / "others.npz", 68)
     config = {"location": {}, "label_atlas": {"classes": ["background", "skin", "hair", "eyes", "nose", "mouth"]}}
@@ -178,7 +188,7 @@ def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_roo
     assert 0.5 < agreement < 1.0
 
 
-def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root):
+def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root, fasseg_atlas_images):
     """A forest on location + label_atlas: `faceseg info` names the atlas images, `faceseg segment` uses them."""
     from test_cli import faceseg
 
@@ -188,11 +198,7 @@ def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root):
     from faceseg.models import load_model
 
     v1 = fasseg_root / "V1"
-    entries = []
-    for image_id in ("1", "2", "3"):
-        lm = tmp_path / f"{image_id}.txt"
-        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
-        entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
+    entries = fasseg_atlas_images
     steps.build_atlas("fasseg", "train", entries, tmp_path / "atlas.npz", 68)
     config = {"location": {}, "label_atlas": {"classes": list(FASSEG.class_names)}}
     stores = []

@@ -11,6 +11,7 @@ experiment of config.yaml (``--experiment``, default ``best``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -44,7 +45,9 @@ def _load(item):
     return image, landmarks
 
 
+@functools.lru_cache(maxsize=2)
 def _atlas(path):
+    """The atlas at ``path``, loaded once per process (its one-hot planes are cached with it)."""
     from faceseg.atlas import load_label_atlas
 
     return None if path is None else load_label_atlas(path)

@@ -145,8 +145,8 @@ def _atlas_for(config, atlas):
     return atlas if hasattr(atlas, "transfer") else load_label_atlas(atlas)
 
 
-def build_atlas(dataset: str, split: str, images, out_path, n_landmarks: int | None = None) -> None:
-    """Write the label atlas of ``images``: ``(image_id, image_path, label_path, landmark_path)`` each.
+def read_label_atlas(dataset: str, split: str, images, n_landmarks: int | None = None):
+    """The label atlas of ``images``: ``(image_id, image_path, label_path, landmark_path)`` each.
 
     An image without a face (no-face landmark file) is left out, with a warning.
     """
@@ -164,7 +164,12 @@ def build_atlas(dataset: str, split: str, images, out_path, n_landmarks: int | N
                 points = None
             yield image_id, read_labels(spec, label_path, image.shape), points
 
-    atlas = build_label_atlas(split, entries(), spec.class_names)
+    return build_label_atlas(split, entries(), spec.class_names)
+
+
+def build_atlas(dataset: str, split: str, images, out_path, n_landmarks: int | None = None) -> None:
+    """Write the label atlas of ``images`` (as :func:`read_label_atlas`) to ``out_path``."""
+    atlas = read_label_atlas(dataset, split, images, n_landmarks)
     atlas.save(out_path)
     log.info("label atlas of %d %s images: %s", len(atlas.ids), split, ", ".join(atlas.ids))
 

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from faceseg import features
-from faceseg.atlas import build_label_atlas, choose_atlas_ids
+from faceseg.atlas import choose_atlas_ids
 from faceseg.config import (
     experiment_features,
     landmark_source,
@@ -34,7 +34,7 @@ from faceseg.config import (
 )
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.io import NoFaceError, read_image, read_landmarks
+from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import TRAINERS, apply_class_weights, prior_weights
@@ -43,6 +43,7 @@ from faceseg.steps import (
     detect_landmarks,
     extract_training_features,
     landmarks_if_needed,
+    read_label_atlas,
 )
 from faceseg.store import merge_stores, open_store
 
@@ -193,7 +194,7 @@ def cross_validate(
         stores = None if uses_atlas else extract(records, "all")
         for k in range(n_folds):
             train_records = [rec for rec, f in zip(records, folds) if f != k]
-            atlas = _fold_atlas(spec, train_records, landmark_files, n_landmarks,
+            atlas = _fold_atlas(dataset, train_records, landmark_files, n_landmarks,
                                 config["label_atlas"]["atlases"]) if uses_atlas else None
             fold_stores = (extract(train_records, f"fold{k}", atlas) if uses_atlas
                            else [s for s, f in zip(stores, folds) if f != k])
@@ -243,20 +244,12 @@ def cross_validate(
     return results
 
 
-def _fold_atlas(spec, train_records, landmark_files, n_landmarks, count):
+def _fold_atlas(dataset, train_records, landmark_files, n_landmarks, count):
     """The label atlas of one fold: ``count`` of its training images (split name ``cv``)."""
     chosen = set(choose_atlas_ids([rec.image_id for rec in train_records], count))
-    entries = []
-    for rec in train_records:
-        if rec.image_id not in chosen:
-            continue
-        image = read_image(rec.image_path)
-        try:
-            points = read_landmarks(landmark_files[rec.image_id], image.shape, n_landmarks)
-        except NoFaceError:
-            points = None
-        entries.append((rec.image_id, read_labels(spec, rec.label_path, image.shape), points))
-    return build_label_atlas("cv", entries, spec.class_names)
+    images = [(rec.image_id, rec.image_path, rec.label_path, landmark_files[rec.image_id])
+              for rec in train_records if rec.image_id in chosen]
+    return read_label_atlas(dataset, "cv", images, n_landmarks)
 
 
 def _fold_scores(fold: int, cm: np.ndarray, class_names) -> dict:

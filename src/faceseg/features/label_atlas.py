@@ -44,8 +44,6 @@ def halo(params: dict) -> int:
 
 def compute(ctx, params: dict, out: np.ndarray) -> np.ndarray:
     atlas = ctx.atlas
-    if atlas is None:
-        raise ValueError("the label_atlas feature group needs a label atlas (atlas=), and none was given")
     if list(atlas.class_names) != params["classes"]:
         raise ValueError(f"label atlas classes {list(atlas.class_names)} are not label_atlas.classes "
                          f"{params['classes']}")
