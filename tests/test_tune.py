@@ -1,10 +1,23 @@
 """Cross-validation by image on the training split (python -m faceseg.tune)."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from faceseg.config import split_records
-from faceseg.tune import cross_validate, fit_class_bias, fold_of
+from faceseg.metrics import scores
+from faceseg.tune import (
+    cross_validate,
+    fit_class_bias,
+    fold_of,
+    main,
+    paired_difference,
+    repeated_cross_validate,
+)
+
+REPO_CONFIG = str(Path(__file__).resolve().parents[1] / "config.yaml")
 
 
 def test_folds_are_balanced_and_seeded():
@@ -76,3 +89,75 @@ def test_cross_validation_fits_and_cross_fits_a_class_bias(fasseg_root, tmp_path
     # The score before the bias, on every second pixel, is close to the full-resolution one.
     assert abs(fit["before"]["pixel_accuracy"] - result["pixel_accuracy"]) < 0.01
     assert 0 < fit["cross_fitted"]["mean_iou"] <= 1
+
+
+def test_repeats_draw_new_folds_and_samples_and_pool_their_scores(fasseg_root, tmp_path):
+    records = split_records(_four_training_images(fasseg_root), "train")
+    params = {"n_estimators": 5, "seed": 0, "prior_correction": 0.25, "smooth_sigma": 2}
+    common = dict(n_folds=2, tile_size=64, stride=4, workdir=tmp_path)
+    (plain,) = cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", params, None, **common)
+    (result,) = repeated_cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", params, None, repeats=2,
+                                        **common)
+    first, second = result["repeats"]
+    assert (first["fold_seed"], first["sampling_seed"], first["model_seed"]) == (0, 0, 0)
+    assert (second["fold_seed"], second["sampling_seed"], second["model_seed"]) == (1, 1, 1)
+    # Repeat 0 is the plain cross-validation; repeat 1 differs (other folds, samples, trees).
+    assert first["mean_iou"] == pytest.approx(plain["mean_iou"])
+    assert first["pixel_accuracy"] == pytest.approx(plain["pixel_accuracy"])
+    assert second["mean_iou"] != pytest.approx(first["mean_iou"], abs=1e-9)
+    # Pooled: every image scored once per repeat, scores of the summed matrix.
+    total = np.asarray(result["confusion_matrix"])
+    assert total.sum() == 2 * np.asarray(plain["confusion_matrix"]).sum()
+    assert result["mean_iou"] == pytest.approx(scores(total, ["background", "skin", "hair", "eyes", "nose",
+                                                              "mouth"])["mean_iou"])
+    assert sorted((f["repeat"], f["fold"]) for f in result["folds"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # A result compared with itself: zero difference in every repeat.
+    same = paired_difference(result, result)
+    assert same["mean_iou"]["differences"] == [0, 0] and same["mean_iou"]["higher"] == 0
+
+
+def test_repeats_are_validated(fasseg_root):
+    records = split_records(_four_training_images(fasseg_root), "train")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"repeats must be an integer >= 1, got {bad!r}"):
+            repeated_cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", {}, None, repeats=bad)
+    with pytest.raises(ValueError, match="fit_bias needs repeats=1"):
+        repeated_cross_validate("fasseg", records, {}, TINY_EXPERIMENT, "rf", {}, None, repeats=2, fit_bias=True)
+
+
+def _repeat(r, miou, sampling_seed=None):
+    return {"repeat": r, "fold_seed": r, "sampling_seed": r if sampling_seed is None else sampling_seed,
+            "model_seed": r, "mean_iou": miou, "pixel_accuracy": 0.9}
+
+
+def test_paired_difference_compares_repeat_by_repeat_and_refuses_unpaired_runs():
+    base = {"repeats": [_repeat(0, 0.70), _repeat(1, 0.75), _repeat(2, 0.72)]}
+    other = {"repeats": [_repeat(0, 0.71), _repeat(1, 0.74), _repeat(2, 0.74)]}
+    diff = paired_difference(other, base)["mean_iou"]
+    assert diff["differences"] == pytest.approx([0.01, -0.01, 0.02])
+    assert diff["mean"] == pytest.approx(0.02 / 3) and diff["higher"] == 2 and diff["n"] == 3
+    assert diff["sd"] == pytest.approx(np.std([0.01, -0.01, 0.02], ddof=1))
+    shifted = {"repeats": [_repeat(0, 0.7, sampling_seed=5)]}
+    with pytest.raises(ValueError, match=r"no repeat with .* = \(0, 0, 5, 0\)"):
+        paired_difference(shifted, base)
+    with pytest.raises(ValueError, match="both results need 'repeats'"):
+        paired_difference({"mean_iou": 0.7}, base)
+
+
+def test_command_line_repeats_and_baseline(fasseg_root, tmp_path, capsys):
+    args = ["--config", REPO_CONFIG, "--set", f"fasseg_root={fasseg_root}", "--set", "max_images.train=4",
+            "--set", "models.rf.n_estimators=5", "--set", "segmentation.stride=4",
+            "--experiment", "rees2019-grey-loc", "--model", "rf", "--folds", "2", "--repeats", "2",
+            "--threads", "1"]
+    assert main(args + ["--output", str(tmp_path / "base.json")]) == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    assert len(base) == 1 and len(base[0]["repeats"]) == 2 and base[0]["settings"]["repeats"] == 2
+    capsys.readouterr()
+    # More trees, same repeats: paired differences against the first run.
+    assert main(args + ["--set", "models.rf.n_estimators=10", "--baseline", str(tmp_path / "base.json")]) == 0
+    out = capsys.readouterr().out
+    assert "#   repeat 1: mIoU" in out and "over 2 repeats: mIoU mean" in out
+    assert "vs baseline: mIoU " in out and "of 2 repeats" in out
+    with pytest.raises(SystemExit, match="not an --output of python -m faceseg.tune"):
+        (tmp_path / "bad.json").write_text("{}")
+        main(args + ["--baseline", str(tmp_path / "bad.json")])

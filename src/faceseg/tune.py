@@ -9,6 +9,11 @@ Usage::
 
     python -m faceseg.tune --config config.yaml --set fasseg_root=PATH \\
         --experiment default --model mlp --folds 4 [--set models.mlp.epochs=10 ...]
+
+With 20 training images one split into folds moves the scores as much as
+many settings do: ``--repeats R`` reruns the cross-validation with other
+folds, samples and model seeds, and ``--baseline FILE`` (an earlier
+``--output`` with the same repeats) prints the per-repeat differences.
 """
 
 from __future__ import annotations
@@ -151,6 +156,7 @@ def cross_validate(
     workdir=None,
     fit_bias: bool = False,
     bias_subsample: int = 2,
+    fold_seed: int = 0,
 ) -> list[dict]:
     """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
 
@@ -168,6 +174,8 @@ def cross_validate(
     held-out predictions of each combination (every ``bias_subsample``-th
     pixel of every ``bias_subsample``-th row), with a cross-fitted score
     (result key ``class_bias_fit``).
+
+    ``fold_seed`` seeds the assignment of images to folds (:func:`fold_of`).
     """
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
@@ -187,7 +195,7 @@ def cross_validate(
                 paths.append(path)
             return paths
 
-        folds = fold_of(len(records), n_folds)
+        folds = fold_of(len(records), n_folds, fold_seed)
         # Label atlas features depend on the other training images' labels: each fold
         # builds its atlas from its own training images, and describes them again with it.
         uses_atlas = features.needs_atlas(config)
@@ -244,6 +252,88 @@ def cross_validate(
     return results
 
 
+def repeated_cross_validate(dataset, records, landmark_files, experiment, model_kind, model_params, n_landmarks,
+                            repeats: int = 1, **kwargs) -> list[dict]:
+    """:func:`cross_validate` ``repeats`` times, with new folds, samples and model seeds each time.
+
+    Repeat ``r`` assigns folds with seed ``r`` and adds ``r`` to the
+    experiment's sampling seed and to the model's seed, so repeat 0 is the
+    plain cross-validation. With 20 images, one split into folds moves the
+    mean IoU by more than many settings do; repeats measure that spread, and
+    two settings run with the same repeats can be compared repeat by repeat
+    (:func:`paired_difference`).
+
+    One result per grid combination, as :func:`cross_validate`'s: scores of
+    the confusion matrix summed over the repeats, ``folds`` of every repeat
+    (each with its ``repeat``), and ``repeats``: the seeds and scores of each.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if repeats > 1 and kwargs.get("fit_bias"):
+        raise ValueError("fit_bias needs repeats=1: a class bias is fitted to one set of held-out predictions")
+    spec = get_dataset(dataset)
+    sampling_seed = int(experiment["sampling"].get("seed", 0))
+    model_seed = int(model_params.get("seed", 0))
+    runs = []
+    for r in range(repeats):
+        exp_r = copy.deepcopy(experiment)
+        exp_r["sampling"] = {**experiment["sampling"], "seed": sampling_seed + r}
+        params_r = {**model_params, "seed": model_seed + r}
+        if repeats > 1:
+            log.warning("repeat %d of %d", r + 1, repeats)
+        results = cross_validate(dataset, records, landmark_files, exp_r, model_kind, params_r, n_landmarks,
+                                 fold_seed=r, **kwargs)
+        seeds = {"repeat": r, "fold_seed": r, "sampling_seed": sampling_seed + r, "model_seed": model_seed + r}
+        runs.append((seeds, results))
+    if repeats == 1:
+        seeds, results = runs[0]
+        for result in results:
+            result["repeats"] = [{**seeds, "pixel_accuracy": result["pixel_accuracy"],
+                                  "mean_iou": result["mean_iou"]}]
+            result["folds"] = [{**f, "repeat": 0} for f in result["folds"]]
+        return results
+    merged = []
+    for i, first in enumerate(runs[0][1]):
+        per_run = [(seeds, results[i]) for seeds, results in runs]
+        total = np.sum([np.asarray(res["confusion_matrix"]) for _, res in per_run], axis=0)
+        result = scores(total, spec.class_names)
+        result["confusion_matrix"] = total.tolist()
+        result["folds"] = [{**f, "repeat": seeds["repeat"]} for seeds, res in per_run for f in res["folds"]]
+        result["repeats"] = [{**seeds, "pixel_accuracy": res["pixel_accuracy"], "mean_iou": res["mean_iou"]}
+                             for seeds, res in per_run]
+        for key in ("prior_correction", "smooth_sigma", "guided_radius", "stride"):
+            result[key] = first[key]
+        merged.append(result)
+    return merged
+
+
+def paired_difference(result: dict, baseline: dict) -> dict:
+    """Per-repeat differences ``result - baseline`` in mean IoU and pixel accuracy.
+
+    Both must come from :func:`repeated_cross_validate` with the same
+    repeats (same fold, sampling and model seeds), so each difference
+    compares two settings on the same folds and samples. Returns, per score,
+    the differences, their mean and standard deviation, and in how many
+    repeats ``result`` scored higher.
+    """
+    mine, theirs = result.get("repeats"), baseline.get("repeats")
+    if not mine or not theirs:
+        raise ValueError("both results need 'repeats' (from python -m faceseg.tune --output)")
+    seed_keys = ("repeat", "fold_seed", "sampling_seed", "model_seed")
+    by_repeat = {tuple(b[k] for k in seed_keys): b for b in theirs}
+    missing = [tuple(a[k] for k in seed_keys) for a in mine if tuple(a[k] for k in seed_keys) not in by_repeat]
+    if missing:
+        raise ValueError(f"the baseline has no repeat with (repeat, fold_seed, sampling_seed, model_seed) = "
+                         f"{missing[0]}: run both with the same --repeats and seeds")
+    out = {}
+    for score in ("mean_iou", "pixel_accuracy"):
+        diffs = [a[score] - by_repeat[tuple(a[k] for k in seed_keys)][score] for a in mine]
+        out[score] = {"differences": diffs, "mean": float(np.mean(diffs)),
+                      "sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None,
+                      "higher": int(sum(d > 0 for d in diffs)), "n": len(diffs)}
+    return out
+
+
 def _fold_atlas(dataset, train_records, landmark_files, n_landmarks, count):
     """The label atlas of one fold: ``count`` of its training images (split name ``cv``)."""
     chosen = set(choose_atlas_ids([rec.image_id for rec in train_records], count))
@@ -256,6 +346,35 @@ def _fold_scores(fold: int, cm: np.ndarray, class_names) -> dict:
     s = scores(cm, class_names)
     return {"fold": fold, "n_pixels": int(cm.sum()), "pixel_accuracy": s["pixel_accuracy"],
             "mean_iou": s["mean_iou"]}
+
+
+def _read_baseline(path) -> list[dict]:
+    try:
+        results = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--baseline {path}: cannot read it as JSON ({err})") from err
+    if not isinstance(results, list) or not results or not all("repeats" in r for r in results):
+        raise SystemExit(f"--baseline {path}: not an --output of python -m faceseg.tune (no 'repeats')")
+    return results
+
+
+def _describe_difference(result: dict, baseline: list[dict]) -> str:
+    """One line: ``result`` against the baseline result with the same decision settings (or its only one)."""
+    keys = ("prior_correction", "smooth_sigma", "guided_radius", "stride")
+    same = [b for b in baseline if all(b.get(k) == result[k] for k in keys)]
+    if len(baseline) == 1:
+        same = baseline
+    if not same:
+        return "vs baseline: no baseline result with the same decision settings"
+    try:
+        diff = paired_difference(result, same[0])
+    except ValueError as err:
+        return f"vs baseline: not comparable ({err})"
+    d = diff["mean_iou"]
+    sd = "" if d["sd"] is None else f", sd {d['sd']:.4f}"
+    return ("vs baseline: mIoU " + " / ".join(f"{v:+.4f}" for v in d["differences"])
+            + f" (mean {d['mean']:+.4f}{sd}; higher in {d['higher']} of {d['n']} repeats), PA mean "
+            + f"{diff['pixel_accuracy']['mean']:+.4f}")
 
 
 def _set(config: dict, assignment: str) -> None:
@@ -292,9 +411,20 @@ def main(argv=None) -> int:
     parser.add_argument("--fit-class-bias", action="store_true",
                         help="fit per-class arg-max factors (class_bias) to the held-out predictions, "
                              "and score them cross-fitted (fitted on the other folds)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeat the cross-validation with new folds, samples and model seeds "
+                             "(repeat r: fold seed r, sampling and model seeds + r)")
+    parser.add_argument("--baseline", metavar="JSON",
+                        help="an earlier --output of the same --repeats: print the paired per-repeat "
+                             "differences against it")
     parser.add_argument("--output", help="write the scores here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.repeats > 1 and args.fit_class_bias:
+        parser.error("--fit-class-bias needs --repeats 1")
+    baseline = _read_baseline(args.baseline) if args.baseline else None
 
     config = yaml.safe_load(Path(args.config).read_text())
     for assignment in args.set:
@@ -323,24 +453,33 @@ def main(argv=None) -> int:
         return (None,) if text is None else tuple(float(v) for v in text.split(","))
 
     start = time.perf_counter()
-    results = cross_validate(dataset, records, landmark_files, experiment, args.model,
-                             model_params, n_points, args.folds, args.threads,
-                             config["segmentation"]["tile_size"], config["segmentation"].get("stride", 1),
-                             grid(args.prior_grid), grid(args.sigma_grid),
-                             grid(args.guided_grid), grid(args.stride_grid), fit_bias=args.fit_class_bias)
+    results = repeated_cross_validate(
+        dataset, records, landmark_files, experiment, args.model, model_params, n_points, repeats=args.repeats,
+        n_folds=args.folds, threads=args.threads, tile_size=config["segmentation"]["tile_size"],
+        stride=config["segmentation"].get("stride", 1), prior_grid=grid(args.prior_grid),
+        sigma_grid=grid(args.sigma_grid), guided_grid=grid(args.guided_grid), stride_grid=grid(args.stride_grid),
+        fit_bias=args.fit_class_bias)
     seconds = round(time.perf_counter() - start, 1)
     for result in results:
         result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,
-                              "folds": args.folds, "n_images": len(records), "seconds": seconds}
+                              "folds": args.folds, "repeats": args.repeats, "n_images": len(records),
+                              "seconds": seconds}
         ious = {n: round(v["iou"], 4) for n, v in result["per_class"].items() if v["iou"] is not None}
         print(json.dumps({"prior_correction": result["prior_correction"], "smooth_sigma": result["smooth_sigma"],
                           "guided_radius": result["guided_radius"], "stride": result["stride"],
                           "pixel_accuracy": round(result["pixel_accuracy"], 4),
                           "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
-        scored = [f for f in result["folds"] if f["n_pixels"]]
-        print("#   folds: mIoU " + " / ".join(f"{f['mean_iou']:.4f}" for f in scored)
-              + f" (sd {np.std([f['mean_iou'] for f in scored]):.4f}), PA "
-              + " / ".join(f"{f['pixel_accuracy']:.4f}" for f in scored))
+        for r, rep in enumerate(result["repeats"]):
+            scored = [f for f in result["folds"] if f["n_pixels"] and f["repeat"] == r]
+            print(f"#   repeat {r}: mIoU {rep['mean_iou']:.4f}, PA {rep['pixel_accuracy']:.4f}; folds: mIoU "
+                  + " / ".join(f"{f['mean_iou']:.4f}" for f in scored)
+                  + f" (sd {np.std([f['mean_iou'] for f in scored]):.4f}), PA "
+                  + " / ".join(f"{f['pixel_accuracy']:.4f}" for f in scored))
+        if len(result["repeats"]) > 1:
+            ious = [rep["mean_iou"] for rep in result["repeats"]]
+            print(f"#   over {len(ious)} repeats: mIoU mean {np.mean(ious):.4f}, sd {np.std(ious, ddof=1):.4f}")
+        if baseline is not None:
+            print("#   " + _describe_difference(result, baseline))
         if "class_bias_fit" in result:
             print("#   class_bias fit:", json.dumps(result["class_bias_fit"]))
     print(f"# {args.model}, {len(records)} training images, {args.folds} folds, {seconds} s, set={args.set}")
