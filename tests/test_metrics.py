@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from faceseg.metrics import confusion_matrix, scores
+from faceseg.metrics import bootstrap_intervals, confusion_matrix, scores
 
 
 def test_confusion_matrix_by_hand():
@@ -40,3 +40,33 @@ def test_confusion_checks():
         confusion_matrix(np.zeros(3), np.zeros(4), 2)
     with pytest.raises(ValueError, match="outside"):
         confusion_matrix(np.array([0, 5]), np.array([0, 1]), 2)
+
+
+def _image(correct, wrong):
+    """A 2-class confusion matrix: ``correct`` and ``wrong`` pixels of class 0 and of class 1."""
+    return np.array([[correct, wrong], [wrong, correct]])
+
+
+def test_bootstrap_interval_of_identical_images_is_the_point():
+    iv = bootstrap_intervals([_image(45, 5)] * 10, ["a", "b"])
+    assert iv["pixel_accuracy"] == pytest.approx([0.9, 0.9]) and iv["mean_iou"][0] == pytest.approx(iv["mean_iou"][1])
+    assert iv["level"] == 0.95 and iv["n_resamples"] == 2000 and "images resampled" in iv["method"]
+
+
+def test_bootstrap_interval_matches_the_spread_of_images():
+    # Half the images at accuracy 0.9, half at 0.7, equal sizes: the pooled accuracy is
+    # 0.8, and the mean of 40 such images has standard error 0.1 / sqrt(40).
+    confusions = [_image(45, 5)] * 20 + [_image(35, 15)] * 20
+    iv = bootstrap_intervals(confusions, ["a", "b"])
+    half_width = 1.96 * 0.1 / np.sqrt(40)
+    assert iv["pixel_accuracy"][0] == pytest.approx(0.8 - half_width, abs=0.006)
+    assert iv["pixel_accuracy"][1] == pytest.approx(0.8 + half_width, abs=0.006)
+    assert bootstrap_intervals(confusions, ["a", "b"]) == iv, "seeded"
+    narrow = bootstrap_intervals(confusions, ["a", "b"], level=0.5)
+    assert iv["pixel_accuracy"][0] < narrow["pixel_accuracy"][0] < 0.8 < narrow["pixel_accuracy"][1]
+
+
+def test_bootstrap_interval_needs_two_images_of_the_right_shape():
+    assert bootstrap_intervals([_image(45, 5)], ["a", "b"]) is None
+    with pytest.raises(ValueError, match=r"confusions must be \(n_images, 3, 3\), got \(2, 2, 2\)"):
+        bootstrap_intervals([_image(45, 5)] * 2, ["a", "b", "c"])

@@ -72,6 +72,7 @@ def test_test_image_without_face_is_reported_and_others_scored(trained, fasseg_r
     assert metrics["skipped"][0]["image_id"] == "2" and "no face found" in metrics["skipped"][0]["reason"]
     assert "## Skipped images (1)" in (tmp_path / "m.md").read_text()
     assert metrics["pixel_accuracy"] > 0.5
+    assert metrics["intervals"] is None, "no interval from one image"
 
 
 def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):

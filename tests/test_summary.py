@@ -26,8 +26,10 @@ def test_summary_has_every_run_and_the_published_rows(tmp_path):
     worse = good.copy()
     worse[3, 1] = 10  # 10 eye pixels called skin
     paths = []
+    best = _metrics("best", "mlp", good)
+    best["intervals"] = {"level": 0.95, "pixel_accuracy": [0.95, 0.99], "mean_iou": [0.71, 0.9]}
     for name, m in (("a", _metrics("icip2015", "rf", worse, per_pixel_cm=worse + np.eye(6, dtype=int))),
-                    ("b", _metrics("best", "mlp", good))):
+                    ("b", best)):
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(m))
     rows = write_summary(paths, tmp_path / "summary.md", tmp_path / "summary.csv", "fasseg",
@@ -43,8 +45,13 @@ def test_summary_has_every_run_and_the_published_rows(tmp_path):
     published = [r for r in table if r["variant"] == "published"]
     assert any(r["pixel_accuracy"] == "0.93" and "ICIP 2015" in r["source"] for r in published)
     assert any(r["f1_nose"] == "0.71" for r in published)
+    assert ours[("best", "mlp", "as configured")]["mean_iou_low"] == "0.71"
+    assert ours[("best", "mlp", "as configured")]["pixel_accuracy_high"] == "0.99"
+    assert ours[("icip2015", "rf", "per-pixel (no spatial smoothing)")]["mean_iou_low"] == ""
+    assert all(r["mean_iou_low"] == "" for r in published)
     md = (tmp_path / "summary.md").read_text()
     assert "| icip2015 | rf | 0.9643 |" in md and "| icip2015 | rf, per-pixel |" in md
+    assert "| 0.950-0.990 | 0.710-0.900 |" in md and "95% interval: pixel acc." in md
     assert "- **icip2015**: the 2015 features" in md and "600x600" in md
 
 

@@ -101,6 +101,11 @@ def test_summary_lists_every_experiment_and_model(fasseg_run):
         if r["source"] == "this run" and r["variant"] == "as configured":
             metrics = json.loads((reports / r["experiment"] / r["model"] / "metrics.json").read_text())
             assert float(r["mean_iou"]) == pytest.approx(metrics["mean_iou"])
+            # Two test images: an interval from resampling them, in the csv as in metrics.json.
+            assert [float(r["mean_iou_low"]), float(r["mean_iou_high"])] == pytest.approx(
+                metrics["intervals"]["mean_iou"])
+            assert 0 <= metrics["intervals"]["mean_iou"][0] <= metrics["intervals"]["mean_iou"][1] <= 1
+            assert "(95% interval " in (reports / r["experiment"] / r["model"] / "report.md").read_text()
     assert any("ICIP 2015" in r["source"] for r in rows if r["variant"] == "published")
     md = (reports / "summary.md").read_text()
     assert "| grey-loc | rf |" in md and "## Published results on this dataset" in md

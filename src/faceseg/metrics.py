@@ -69,6 +69,47 @@ def scores(cm: np.ndarray, class_names) -> dict:
     }
 
 
+#: Settings of the intervals in every metrics.json (recorded there too).
+INTERVAL_LEVEL = 0.95
+INTERVAL_RESAMPLES = 2000
+INTERVAL_SEED = 0
+
+
+def bootstrap_intervals(confusions, class_names, n_resamples: int = INTERVAL_RESAMPLES,
+                        level: float = INTERVAL_LEVEL, seed: int = INTERVAL_SEED) -> dict | None:
+    """Percentile bootstrap intervals of pixel accuracy, mean IoU and mean F1 over images.
+
+    ``confusions``: one confusion matrix per image, ``(n_images, C, C)``.
+    Whole images are resampled, not pixels: a pixel's error is not
+    independent of its neighbours', and the images are what a second test
+    set would draw anew. Each resample sums its images' matrices and scores
+    the sum, as the reported figures do. None with fewer than 2 images.
+    """
+    from scipy.stats import bootstrap
+
+    confusions = np.asarray(confusions, dtype=np.int64)
+    if confusions.ndim != 3 or confusions.shape[1:] != (len(class_names), len(class_names)):
+        raise ValueError(f"confusions must be (n_images, {len(class_names)}, {len(class_names)}), "
+                         f"got {confusions.shape}")
+    if len(confusions) < 2:
+        return None
+
+    def statistic(index):
+        s = scores(confusions[index.astype(np.int64)].sum(axis=0), class_names)
+        return np.array([s["pixel_accuracy"], s["mean_iou"], s["mean_f1"]])
+
+    result = bootstrap((np.arange(len(confusions)),), statistic, n_resamples=n_resamples, confidence_level=level,
+                       method="percentile", vectorized=False, rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return {
+        "method": "percentile bootstrap, images resampled",
+        "level": level,
+        "n_resamples": n_resamples,
+        "seed": seed,
+        **{name: [float(low[i]), float(high[i])] for i, name in enumerate(("pixel_accuracy", "mean_iou", "mean_f1"))},
+    }
+
+
 def write_reports(metrics: dict, json_path, csv_path, md_path, title: str, html_path=None) -> None:
     """Write ``metrics.json``, ``per_class.csv``, a readable ``report.md`` and, if asked, the table as HTML."""
     with atomic_output(json_path) as tmp:
@@ -83,13 +124,21 @@ def write_reports(metrics: dict, json_path, csv_path, md_path, title: str, html_
     def fmt(v):
         return "n/a" if v is None else f"{v:.4f}"
 
+    intervals = metrics.get("intervals")
+
+    def with_interval(key):
+        if not intervals:
+            return fmt(metrics[key])
+        low, high = intervals[key]
+        return f"{fmt(metrics[key])} ({intervals['level']:.0%} interval {low:.4f}-{high:.4f})"
+
     lines = [
         f"# {title}",
         "",
         f"- images scored: {metrics['n_images']}",
-        f"- pixel accuracy: {fmt(metrics['pixel_accuracy'])}",
-        f"- mean IoU: {fmt(metrics['mean_iou'])}",
-        f"- mean F1: {fmt(metrics['mean_f1'])}",
+        f"- pixel accuracy: {with_interval('pixel_accuracy')}",
+        f"- mean IoU: {with_interval('mean_iou')}",
+        f"- mean F1: {with_interval('mean_f1')}",
         f"- mean F1 without background: {fmt(metrics['mean_f1_foreground'])}",
         "",
         "| class | IoU | F1 | precision | recall | support (px) |",
@@ -100,6 +149,9 @@ def write_reports(metrics: dict, json_path, csv_path, md_path, title: str, html_
             f"| {name} | {fmt(row['iou'])} | {fmt(row['f1'])} | {fmt(row['precision'])} | "
             f"{fmt(row['recall'])} | {row['support']} |"
         )
+    if intervals:
+        lines += ["", f"Intervals: {intervals['method']} ({intervals['n_resamples']} resamples, seed "
+                      f"{intervals['seed']}): how far the scores could move on another test set drawn like this one."]
     if metrics.get("skipped"):
         lines += ["", f"## Skipped images ({len(metrics['skipped'])})", ""]
         lines += [f"- {s['image_id']}: {s['reason']}" for s in metrics["skipped"]]

@@ -28,7 +28,7 @@ from faceseg.io import (
     write_png,
 )
 from faceseg.logutil import progress
-from faceseg.metrics import confusion_matrix, scores, write_reports
+from faceseg.metrics import bootstrap_intervals, confusion_matrix, scores, write_reports
 from faceseg.models import TRAINERS, load_model
 from faceseg.sampling import balanced_sample, image_rng
 from faceseg.segment import (
@@ -334,12 +334,14 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
     per_pixel = np.zeros_like(total)
     skipped, n_images, n_per_pixel = [], 0, 0
+    per_image = []
     for path in confusion_paths:
         record = json.loads(Path(path).read_text())
         if record["skipped"]:
             skipped.append({"image_id": record["image_id"], "reason": record["skipped"]})
         elif record["confusion"] is not None:
-            total += np.asarray(record["confusion"], dtype=np.int64)
+            per_image.append(np.asarray(record["confusion"], dtype=np.int64))
+            total += per_image[-1]
             n_images += 1
             if record.get("confusion_per_pixel") is not None:
                 per_pixel += np.asarray(record["confusion_per_pixel"], dtype=np.int64)
@@ -348,6 +350,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     metrics = {
         **{k: metrics[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground")},
         "n_images": n_images,
+        "intervals": bootstrap_intervals(per_image, spec.class_names) if per_image else None,
         "skipped": skipped,
         "per_class": metrics["per_class"],
         "confusion_matrix": total.tolist(),

@@ -77,6 +77,10 @@ PUBLISHED_BY_POSE = {
 }
 
 
+#: Scores with a bootstrap interval in summary.csv (columns ``<key>_low`` and ``<key>_high``).
+INTERVAL_KEYS = ("pixel_accuracy", "mean_iou")
+
+
 def _fmt(value, digits=4):
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -95,6 +99,11 @@ def summary_rows(metrics_list: list[dict], class_names) -> list[dict]:
             for name in class_names:
                 row[f"iou_{name}"] = s["per_class"][name]["iou"]
                 row[f"f1_{name}"] = s["per_class"][name]["f1"]
+            # Bootstrap intervals over the test images: of the run as configured only.
+            intervals = m.get("intervals") if not variant else None
+            for key in INTERVAL_KEYS:
+                low, high = intervals[key] if intervals else (None, None)
+                row[f"{key}_low"], row[f"{key}_high"] = low, high
             rows.append(row)
     return rows
 
@@ -124,7 +133,8 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     ours = summary_rows(metrics_list, class_names)
     theirs = published_rows(dataset_tag, class_names)
     columns = (["experiment", "model", "variant", "source", "n_images", "pixel_accuracy", "mean_iou", "mean_f1"]
-               + [f"iou_{c}" for c in class_names] + [f"f1_{c}" for c in class_names])
+               + [f"iou_{c}" for c in class_names] + [f"f1_{c}" for c in class_names]
+               + [f"{k}_{end}" for k in INTERVAL_KEYS for end in ("low", "high")])
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, columns)
         writer.writeheader()
@@ -132,14 +142,25 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
             writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
 
     n_images = sorted({m["n_images"] for m in metrics_list})
+    levels = sorted({m["intervals"]["level"] for m in metrics_list if m.get("intervals")})
+    level = f"{levels[0]:.0%}" if len(levels) == 1 else "bootstrap"
     lines = [f"# {dataset_tag}: summary", "",
              f"Evaluation split: {', '.join(map(str, n_images))} images scored. IoU and F1 per class; "
-             "the per-pixel rows are the same models without the spatial smoothing of their probabilities.", ""]
-    head = ["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
+             "the per-pixel rows are the same models without the spatial smoothing of their probabilities. "
+             f"The {level} intervals come from resampling the scored images (percentile bootstrap): "
+             "how far a figure could move on another test set drawn like this one.", ""]
+    head = (["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
+            + [f"{level} interval: pixel acc.", "mean IoU"])
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
+
+    def interval(r, key):
+        low, high = r[f"{key}_low"], r[f"{key}_high"]
+        return "" if low is None else f"{low:.3f}-{high:.3f}"
+
     for r in ours:
         lines.append("| " + " | ".join([r["experiment"], _model_label(r), _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]),
-                                        _fmt(r["mean_f1"])] + [_fmt(r[f"iou_{c}"], 3) for c in class_names]) + " |")
+                                        _fmt(r["mean_f1"])] + [_fmt(r[f"iou_{c}"], 3) for c in class_names]
+                                       + [interval(r, k) for k in INTERVAL_KEYS]) + " |")
     lines += ["", "F1 per class:", "",
               "| experiment | model | " + " | ".join(f"F1 {c}" for c in class_names) + " |",
               "| --- | --- |" + " ---: |" * len(class_names)]
