@@ -87,12 +87,12 @@ def bootstrap_intervals(confusions, class_names, n_resamples: int = INTERVAL_RES
     """
     from scipy.stats import bootstrap
 
+    if len(confusions) < 2:
+        return None
     confusions = np.asarray(confusions, dtype=np.int64)
     if confusions.ndim != 3 or confusions.shape[1:] != (len(class_names), len(class_names)):
         raise ValueError(f"confusions must be (n_images, {len(class_names)}, {len(class_names)}), "
                          f"got {confusions.shape}")
-    if len(confusions) < 2:
-        return None
 
     def statistic(index):
         s = scores(confusions[index.astype(np.int64)].sum(axis=0), class_names)

@@ -333,8 +333,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
     per_pixel = np.zeros_like(total)
-    skipped, n_images, n_per_pixel = [], 0, 0
-    per_image = []
+    skipped, per_image, n_per_pixel = [], [], 0
     for path in confusion_paths:
         record = json.loads(Path(path).read_text())
         if record["skipped"]:
@@ -342,15 +341,15 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         elif record["confusion"] is not None:
             per_image.append(np.asarray(record["confusion"], dtype=np.int64))
             total += per_image[-1]
-            n_images += 1
             if record.get("confusion_per_pixel") is not None:
                 per_pixel += np.asarray(record["confusion_per_pixel"], dtype=np.int64)
                 n_per_pixel += 1
+    n_images = len(per_image)
     metrics = scores(total, spec.class_names)
     metrics = {
         **{k: metrics[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground")},
         "n_images": n_images,
-        "intervals": bootstrap_intervals(per_image, spec.class_names) if per_image else None,
+        "intervals": bootstrap_intervals(per_image, spec.class_names),
         "skipped": skipped,
         "per_class": metrics["per_class"],
         "confusion_matrix": total.tolist(),

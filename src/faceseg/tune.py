@@ -285,24 +285,15 @@ def repeated_cross_validate(dataset, records, landmark_files, experiment, model_
                                  fold_seed=r, **kwargs)
         seeds = {"repeat": r, "fold_seed": r, "sampling_seed": sampling_seed + r, "model_seed": model_seed + r}
         runs.append((seeds, results))
-    if repeats == 1:
-        seeds, results = runs[0]
-        for result in results:
-            result["repeats"] = [{**seeds, "pixel_accuracy": result["pixel_accuracy"],
-                                  "mean_iou": result["mean_iou"]}]
-            result["folds"] = [{**f, "repeat": 0} for f in result["folds"]]
-        return results
     merged = []
     for i, first in enumerate(runs[0][1]):
         per_run = [(seeds, results[i]) for seeds, results in runs]
         total = np.sum([np.asarray(res["confusion_matrix"]) for _, res in per_run], axis=0)
-        result = scores(total, spec.class_names)
-        result["confusion_matrix"] = total.tolist()
+        # The first repeat's decision settings (and class_bias_fit, with one repeat), pooled scores.
+        result = {**first, **scores(total, spec.class_names), "confusion_matrix": total.tolist()}
         result["folds"] = [{**f, "repeat": seeds["repeat"]} for seeds, res in per_run for f in res["folds"]]
         result["repeats"] = [{**seeds, "pixel_accuracy": res["pixel_accuracy"], "mean_iou": res["mean_iou"]}
                              for seeds, res in per_run]
-        for key in ("prior_correction", "smooth_sigma", "guided_radius", "stride"):
-            result[key] = first[key]
         merged.append(result)
     return merged
 
@@ -361,9 +352,7 @@ def _read_baseline(path) -> list[dict]:
 def _describe_difference(result: dict, baseline: list[dict]) -> str:
     """One line: ``result`` against the baseline result with the same decision settings (or its only one)."""
     keys = ("prior_correction", "smooth_sigma", "guided_radius", "stride")
-    same = [b for b in baseline if all(b.get(k) == result[k] for k in keys)]
-    if len(baseline) == 1:
-        same = baseline
+    same = baseline if len(baseline) == 1 else [b for b in baseline if all(b.get(k) == result[k] for k in keys)]
     if not same:
         return "vs baseline: no baseline result with the same decision settings"
     try:
