@@ -93,7 +93,7 @@ def test_model_of_another_dataset_is_refused(trained, fasseg_root, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _part_items(fasseg_root, tmp_path, image_ids):
+def _shard_items(fasseg_root, tmp_path, image_ids):
     items = []
     for image_id in image_ids:
         image = fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png"
@@ -104,28 +104,73 @@ def _part_items(fasseg_root, tmp_path, image_ids):
     return items
 
 
-def test_a_part_of_the_test_split_equals_its_images_segmented_one_by_one(trained, fasseg_root, tmp_path):
-    items = _part_items(fasseg_root, tmp_path, ("1", "2"))
-    steps.segment_test_images(trained / "rf.joblib", "fasseg", items, tmp_path / "part001", 68)
-    written = sorted(str(p.relative_to(tmp_path / "part001")) for p in (tmp_path / "part001").rglob("*.*"))
+def _segment_and_decide(trained, items, tmp_path, decision, stride=1):
+    steps.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=stride)
+    steps.write_decision("rf", decision, tmp_path / "rf.decision.json")
+    steps.decide_shard(tmp_path / "proba.zarr", tmp_path / "rf.decision.json", "fasseg", items, tmp_path / "shard")
+    return tmp_path / "shard"
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_a_shard_through_its_probability_store_equals_its_images_segmented_one_by_one(trained, fasseg_root, tmp_path,
+                                                                                      stride):
+    """Probabilities stored, then decided in another step: the same labels and scores as in one pass."""
+    items = _shard_items(fasseg_root, tmp_path, ("1", "2"))
+    decision = {"prior_correction": 0.5, "smooth_sigma": 2.0, "class_bias": {"eyes": 0.8}}
+    shard = _segment_and_decide(trained, items, tmp_path, decision, stride)
+    written = sorted(str(p.relative_to(shard)) for p in shard.rglob("*.*"))
     assert written == ["colour/1.png", "colour/2.png", "confusion/1.json", "confusion/2.json",
                        "labels/1.png", "labels/2.png"]
+    from faceseg.models import load_model
+
+    model = load_model(trained / "rf.joblib").with_decision(decision)
     for item in items:
         one = tmp_path / "one"
         steps.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"], item["labels"],
-                                 one / "l.png", one / "c.png", one / "c.json", item["landmarks"], 68)
-        part = tmp_path / "part001"
+                                 one / "l.png", one / "c.png", one / "c.json", item["landmarks"], 68, stride=stride,
+                                 model=model)
         assert np.array_equal(np.asarray(Image.open(one / "l.png")),
-                              np.asarray(Image.open(part / "labels" / f"{item['image_id']}.png")))
-        assert (one / "c.json").read_text() == (part / "confusion" / f"{item['image_id']}.json").read_text()
+                              np.asarray(Image.open(shard / "labels" / f"{item['image_id']}.png")))
+        assert (one / "c.json").read_text() == (shard / "confusion" / f"{item['image_id']}.json").read_text()
+        assert json.loads((one / "c.json").read_text())["confusion_per_pixel"] is not None
 
 
-def test_a_bad_image_fails_its_part_naming_it_and_leaves_nothing(trained, fasseg_root, tmp_path):
-    items = _part_items(fasseg_root, tmp_path, ("1", "2", "3"))
+def test_probability_store_holds_the_grid_posteriors(trained, fasseg_root, tmp_path):
+    from faceseg.probability_store import read_probability_shard
+
+    items = _shard_items(fasseg_root, tmp_path, ("1",))
+    steps.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=4)
+    attrs, images = read_probability_shard(tmp_path / "proba.zarr")
+    h, w = Image.open(items[0]["image"]).size[::-1]
+    proba = images[0].proba()
+    assert attrs["stride"] == 4 and attrs["image_ids"] == ["1"] and attrs["class_names"][0] == "background"
+    assert proba.shape == (-(-h // 4), -(-w // 4), 6) and proba.dtype == np.float32
+    assert np.allclose(proba.sum(axis=-1), 1, atol=1e-5), "class-balanced posteriors, before the prior"
+    assert images[0].image_shape == (h, w) and images[0].skipped is None
+
+
+def test_decision_parameters_change_the_labels_not_the_probabilities(trained, fasseg_root, tmp_path):
+    items = _shard_items(fasseg_root, tmp_path, ("1",))
+    plain = _segment_and_decide(trained, items, tmp_path / "a", {"smooth_sigma": 0, "prior_correction": 0})
+    smooth = _segment_and_decide(trained, items, tmp_path / "b", {"smooth_sigma": 6, "prior_correction": 1})
+    assert (tmp_path / "a/proba.zarr/0/proba/c/0/0/0").read_bytes() == (
+        tmp_path / "b/proba.zarr/0/proba/c/0/0/0").read_bytes()
+    a, b = (np.asarray(Image.open(p / "labels" / "1.png")) for p in (plain, smooth))
+    assert (a != b).mean() > 0.001
+
+
+def test_a_bad_image_is_skipped_with_its_reason_and_the_others_are_scored(trained, fasseg_root, tmp_path):
+    items = _shard_items(fasseg_root, tmp_path, ("1", "2", "3"))
     bad = tmp_path / "2.png"
     bad.write_bytes((fasseg_root / "V1" / "Test_RGB" / "2.png").read_bytes()[:2000])
     items[1]["image"] = bad
-    with pytest.raises(InputError, match=r"1 of 3 images failed: .*2\.png: not a readable image"):
-        steps.segment_test_images(trained / "rf.joblib", "fasseg", items, tmp_path / "part001", 68)
-    assert not (tmp_path / "part001").exists()
-    assert not list(tmp_path.glob(".part001*")), "no temporary folder left behind"
+    shard = _segment_and_decide(trained, items, tmp_path, {"smooth_sigma": 4})
+    records = {i: json.loads((shard / "confusion" / f"{i}.json").read_text()) for i in ("1", "2", "3")}
+    assert records["1"]["confusion"] and records["3"]["confusion"]
+    assert records["2"]["confusion"] is None and f"{bad}: not a readable image" in records["2"]["skipped"]
+    assert not (shard / "labels" / "2.png").exists()
+    metrics = steps.evaluate([shard / "confusion" / f"{i}.json" for i in ("1", "2", "3")], tmp_path / "m.json",
+                             tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
+    assert metrics["n_images"] == 2 and metrics["skipped"][0]["image_id"] == "2"
+    assert "not a readable image" in (tmp_path / "m.md").read_text()
+    assert not list(tmp_path.glob(".*tmp*")), "no temporary folder left behind"

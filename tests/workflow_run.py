@@ -36,8 +36,8 @@ TINY = {
         },
     },
     "run_experiments": ["default", "grey-loc"],
-    # One image per segmentation job: the 2 test images make 2 parts per model.
-    "segmentation": {"images_per_job": 1},
+    # Two shards per split (the 3 training and 2 test FASSEG images each fall in one of them).
+    "shards": {"fasseg": {"train": 2, "test": 2}, "lapa": {"train": 2, "val": 1, "test": 2}},
     "models": {
         "rf": {"enabled": True, "n_estimators": 10, "seed": 0},
         "hgb": {"enabled": True, "max_iter": 15, "seed": 0},

@@ -14,6 +14,22 @@ DOWNLOADED_FASSEG = "resources/fasseg"
 DETECTED_LANDMARKS = 68
 
 
+def apply_dataset_settings(config: dict) -> dict:
+    """Put ``dataset_settings.<dataset>`` into ``config`` in place (and return it).
+
+    ``samples_per_image`` replaces every experiment's; ``models`` entries are
+    merged into the top-level ``models`` key by key, so an experiment's own
+    ``models`` overrides still win.
+    """
+    settings = (config.get("dataset_settings") or {}).get(config["dataset"]) or {}
+    if "samples_per_image" in settings:
+        for experiment in config["experiments"].values():
+            experiment["sampling"]["samples_per_image"] = settings["samples_per_image"]
+    for model, params in (settings.get("models") or {}).items():
+        config["models"][model].update(copy.deepcopy(params))
+    return config
+
+
 def dataset_root(config: dict) -> str:
     if config["dataset"] == "lapa":
         return config["lapa_root"]
@@ -37,6 +53,14 @@ def dataset_tag(config: dict) -> str:
     if config["dataset"] == "fasseg" and config["fasseg_version"] != "V1":
         return f"fasseg-{config['fasseg_version']}"
     return config["dataset"]
+
+
+def shard_count(config: dict, split: str) -> int:
+    """How many shards a split's per-image work is cut into (``shards.<dataset>.<split>``)."""
+    counts = config["shards"][config["dataset"]]
+    if split not in counts:
+        raise ValueError(f"shards.{config['dataset']} has no count for split {split!r}; it has {sorted(counts)}")
+    return counts[split]
 
 
 def holdout_persons(config: dict) -> list[int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 
 
@@ -33,3 +34,29 @@ def progress(iterable, desc: str, total: int | None = None):
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=10, ascii=True, ncols=100)
+
+
+class ShardTimer:
+    """Seconds a shard job spends on its images, apart from its start-up (interpreter, imports, models).
+
+    :meth:`report` logs ``shard compute S s for N images``: the benchmark
+    reads that line beside the job's benchmark file to tell the two apart.
+    """
+
+    def __init__(self, step: str):
+        self.step = step
+        self.seconds: list[float] = []
+
+    @contextlib.contextmanager
+    def image(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds.append(time.perf_counter() - start)
+
+    def report(self) -> dict:
+        total = sum(self.seconds)
+        logging.getLogger("faceseg").info("%s: shard compute %.3f s for %d images", self.step, total,
+                                          len(self.seconds))
+        return {"images": len(self.seconds), "compute_seconds": total}

@@ -13,10 +13,11 @@ Model files are pickles: load only files you made or trust.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -72,6 +73,34 @@ MLP_DEFAULTS = {
     "seed": 0,
     "device": "auto",
 }
+
+
+def split_params(params: dict) -> tuple[dict, dict]:
+    """``(fit parameters, decision parameters)`` of a model's settings (``enabled`` dropped).
+
+    Only the fit parameters reach training; the decision parameters are
+    applied to the stored probabilities, so changing one refits nothing.
+    """
+    fit = {k: v for k, v in params.items() if k not in DECISION_DEFAULTS and k != "enabled"}
+    return fit, {k: v for k, v in params.items() if k in DECISION_DEFAULTS}
+
+
+def check_decision(kind: str, params: dict) -> dict:
+    """Every decision parameter of a model of ``kind``, validated, defaults filled in."""
+    unknown = set(params) - set(DECISION_DEFAULTS)
+    if unknown:
+        raise ValueError(f"models.{kind}: unknown decision parameter(s) {sorted(unknown)}; "
+                         f"known: {sorted(DECISION_DEFAULTS)}")
+    p = {**DECISION_DEFAULTS, **params}
+    _check_decision(kind, p)
+    prior_weights({}, p["prior_correction"])  # checks its range
+    return p
+
+
+def decision_path(model_path) -> Path:
+    """Where the workflow writes a model's decision parameters: ``<model>.decision.json`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.decision.json")
 
 
 #: Rows per predict_proba call of the tree ensembles (measured on FASSEG features, 248 columns).
@@ -166,6 +195,14 @@ class PixelClassifier:
         if self.label_atlas is not None:
             return self.label_atlas.n_landmarks
         return sum(name.startswith("lm_dx_") for name in self.feature_names) or None
+
+    def with_decision(self, decision: dict) -> "PixelClassifier":
+        """This model with other decision parameters (prior correction, smoothing, class bias)."""
+        decision = check_decision(self.kind, decision)
+        bias_vector(decision["class_bias"], self.class_names, f"models.{self.kind}.class_bias")
+        weights = prior_weights(self.info, decision["prior_correction"])
+        return replace(self, params={**self.params, **decision},
+                       class_weights=None if weights is None else weights.tolist(), _forward_layers=None)
 
     def feature_groups(self) -> list[str]:
         """The feature group of each of its input channels."""
@@ -278,7 +315,7 @@ def load_model(path) -> PixelClassifier:
 
         atlas = LabelAtlas(atlas["split"], tuple(atlas["ids"]), tuple(atlas["labels"]), atlas["landmarks"],
                            tuple(atlas["class_names"]))
-    return PixelClassifier(
+    model = PixelClassifier(
         kind=checkpoint["kind"],
         estimator=checkpoint["estimator"],
         feature_names=list(checkpoint["feature_names"]),
@@ -290,24 +327,36 @@ def load_model(path) -> PixelClassifier:
         label_atlas=atlas,
         source=str(path),
     )
+    decision = decision_path(path)
+    if decision.is_file() and "class_pixel_counts" in model.info:
+        # The workflow fits a model without its decision parameters and writes them beside it.
+        try:
+            settings = json.loads(decision.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{decision}: not a decision parameter file ({exc})") from None
+        model = model.with_decision(settings)
+        model.source = str(path)
+    return model
 
 
 def _store_meta(group) -> dict:
     return {k: group.attrs[k] for k in ("feature_names", "class_names", "feature_config")}
 
 
-def prior_weights(group, strength: float) -> np.ndarray | None:
+def prior_weights(counts, strength: float) -> np.ndarray | None:
     """Factors that turn class-balanced training posteriors into ones for real images.
 
     Training pixels are sampled class-balanced, so a model learns a prior of
     about 1/n_classes per class and over-predicts small classes (eyes, mouth).
     Multiplying the probabilities by ``(pixel share / sample share) ** strength``
     restores the training images' class frequencies (strength 1: the Bayes
-    correction; 0: none). Both shares come from the training split only.
+    correction; 0: none). Both shares come from the training split only:
+    ``counts`` maps ``class_pixel_counts`` and ``class_sample_counts`` to them
+    (a merged store's attributes, a model's ``info``).
     """
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
         raise ValueError(f"prior_correction must be a number in [0, 2], got {strength!r}")
-    pixels, samples = group.attrs.get("class_pixel_counts"), group.attrs.get("class_sample_counts")
+    pixels, samples = counts.get("class_pixel_counts"), counts.get("class_sample_counts")
     if strength == 0 or pixels is None or samples is None:
         return None
     pixels, samples = np.asarray(pixels, np.float64), np.asarray(samples, np.float64)
@@ -325,7 +374,7 @@ def apply_class_weights(proba: np.ndarray, weights) -> np.ndarray:
 
 def _weights_list(group, params, kind):
     bias_vector(params["class_bias"], list(group.attrs["class_names"]), f"models.{kind}.class_bias")
-    weights = prior_weights(group, params["prior_correction"])
+    weights = prior_weights(group.attrs, params["prior_correction"])
     return None if weights is None else weights.tolist()
 
 

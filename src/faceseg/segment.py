@@ -9,7 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from faceseg.features import compute_features_tile, feature_names, resolve_config
-from faceseg.models import PixelClassifier
+from faceseg.models import PixelClassifier, apply_class_weights
 
 #: Label value of pixels that were not segmented (image skipped: no face found).
 NOT_SEGMENTED = 255
@@ -27,12 +27,41 @@ def predict_proba_image(
 ) -> np.ndarray:
     """Class probabilities of every pixel: ``(H, W, n_classes)`` float32.
 
+    ``stride`` > 1 classifies every ``stride``-th pixel of every ``stride``-th
+    row (:func:`predict_proba_grid`) and interpolates the probabilities
+    bilinearly in between (about ``stride**2`` times less feature and model
+    work); the grid pixels keep their exact probabilities.
+    """
+    grid = predict_proba_grid(model, image, landmarks, tile_size, threads, progress, apply_prior, stride)
+    return grid if stride == 1 else upsample_grid(grid, stride, image.shape[:2])
+
+
+def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None) -> np.ndarray:
+    """Full-resolution probabilities from class-balanced grid posteriors (what a segmentation job stores).
+
+    The prior correction (``class_weights``, see :func:`~faceseg.models.prior_weights`)
+    is applied on the grid, then the grid is interpolated: the same order,
+    and so the same numbers, as :func:`predict_proba_image` with the prior.
+    """
+    if class_weights is not None:
+        grid = apply_class_weights(grid, class_weights)
+    return grid if stride == 1 else upsample_grid(grid, stride, shape)
+
+
+def predict_proba_grid(
+    model: PixelClassifier,
+    image: np.ndarray,
+    landmarks=None,
+    tile_size: int = 256,
+    threads: int = 1,
+    progress=None,
+    apply_prior: bool = True,
+    stride: int = 1,
+) -> np.ndarray:
+    """Class probabilities of every ``stride``-th pixel of every ``stride``-th row: ``(ceil(H/stride), ceil(W/stride), n_classes)``.
+
     Features are computed tile by tile (with the halo the window features
     need), so feature memory grows with ``tile_size**2``, not with the image.
-    ``stride`` > 1 classifies every ``stride``-th pixel of every ``stride``-th
-    row and interpolates the probabilities bilinearly in between (about
-    ``stride**2`` times less feature and model work); the grid pixels keep
-    their exact probabilities.
     """
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
         raise ValueError(f"tile_size must be an integer >= 16, got {tile_size!r}")
@@ -66,9 +95,7 @@ def predict_proba_image(
     else:
         for tile in todo:
             classify_tile(tile, threads)
-    if stride == 1:
-        return grid
-    return upsample_grid(grid, stride, (h, w))
+    return grid
 
 
 def upsample_grid(grid: np.ndarray, stride: int, shape) -> np.ndarray:

@@ -27,19 +27,21 @@ from faceseg.io import (
     write_landmarks,
     write_png,
 )
-from faceseg.logutil import progress
+from faceseg.logutil import ShardTimer, progress
 from faceseg.metrics import bootstrap_intervals, confusion_matrix, scores, write_reports
-from faceseg.models import TRAINERS, load_model
+from faceseg.models import DECISION_DEFAULTS, TRAINERS, bias_vector, check_decision, load_model, prior_weights
+from faceseg.probability_store import probability_shard_writer, read_probability_shard
 from faceseg.sampling import balanced_sample, image_rng
 from faceseg.segment import (
     NOT_SEGMENTED,
     biased_argmax,
     colourise,
-    model_labels,
-    predict_proba_image,
+    labels_from_proba,
+    predict_proba_grid,
+    proba_from_grid,
     segment_image,
 )
-from faceseg.store import merge_stores, open_store, write_sample_store
+from faceseg.store import merge_stores, open_store, sample_shard_writer, write_sample_store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,30 @@ def detect_landmarks(image_path, out_path, upsample: int = 1, cnn_fallback: bool
     write_landmarks(out_path, found.points)
 
 
+def detect_landmarks_shard(images: list[dict], out_dir, upsample: int = 1, cnn_fallback: bool = True) -> dict:
+    """Landmarks of a shard of images into ``out_dir/<image_id>.txt``, dlib's models loaded once.
+
+    ``images``: one ``{"image_id", "image"}`` per image. An unreadable image
+    gets a no-face file whose reason names it, so the steps after skip it and
+    say why. The folder appears when every image is done. Returns the timing.
+    """
+    from faceseg.landmarks import LandmarkDetector
+
+    detector = LandmarkDetector(upsample, cnn_fallback)
+    timer = ShardTimer("detect_landmarks")
+    with atomic_output(out_dir) as tmp:
+        Path(tmp).mkdir()
+        for item in images:
+            out = Path(tmp) / f"{item['image_id']}.txt"
+            with timer.image():
+                try:
+                    detect_landmarks(item["image"], out, detector=detector)
+                except InputError as exc:
+                    log.error("%s: skipped: %s", item["image_id"], exc)
+                    write_landmarks(out, None, str(exc))
+    return timer.report()
+
+
 def landmarks_if_needed(feature_config, landmark_path, image_shape, n_points):
     """The image's landmarks when the features use them, else None; NoFaceError for a no-face file."""
     if not features.needs_landmarks(feature_config):
@@ -74,24 +100,25 @@ def landmarks_if_needed(feature_config, landmark_path, image_shape, n_points):
     return read_landmarks(landmark_path, image_shape=image_shape, n_points=n_points)
 
 
-def extract_training_features(
+def sample_training_image(
     dataset: str,
     image_id: str,
     image_path,
     label_path,
-    out_store,
     feature_config: dict,
     sampling: dict,
     landmark_path=None,
     n_landmarks: int | None = None,
     atlas=None,
     split: str | None = None,
-) -> None:
-    """Sample class-balanced pixels of a training image and store their features.
+):
+    """Class-balanced sampled pixels of a training image and their features: ``(X, y, coords, attrs)``.
 
     ``atlas``: the label atlas (a :class:`~faceseg.atlas.LabelAtlas` or its
     file) when the features include ``label_atlas``; the image itself (by
-    ``split`` and ``image_id``) is left out of it.
+    ``split`` and ``image_id``) is left out of it. An image without a face
+    gives no rows and ``attrs["skipped"]`` says why; a bad file raises
+    :class:`InputError` naming it.
     """
     spec = get_dataset(dataset)
     config = features.resolve_config(feature_config)
@@ -102,28 +129,15 @@ def extract_training_features(
     if label_path is None:
         raise InputError(f"{image_path}: no label image found for this training image")
     labels = read_labels(spec, label_path, image.shape)
-    attrs = {
-        "dataset": dataset,
-        "image_id": image_id,
-        "image_shape": list(image.shape[:2]),
-        "class_names": list(spec.class_names),
-        "feature_config": config,
-        "config_digest": features.config_digest(config),
-        "feature_names": features.feature_names(config, n_landmarks),
-        "sampling": sampling,
-        # All pixels per class: with the sampled counts, lets a model undo the class balancing.
-        "class_pixel_counts": np.bincount(labels.ravel(), minlength=spec.n_classes).tolist(),
-        "skipped": None,
-    }
+    attrs = _sample_attrs(spec, image_id, config, sampling, n_landmarks)
+    attrs.update(image_shape=list(image.shape[:2]),
+                 # All pixels per class: with the sampled counts, lets a model undo the class balancing.
+                 class_pixel_counts=np.bincount(labels.ravel(), minlength=spec.n_classes).tolist())
     try:
         landmarks = landmarks_if_needed(config, landmark_path, image.shape, n_landmarks)
     except NoFaceError as exc:
         log.warning("%s: skipped: %s", image_id, exc)
-        attrs["skipped"] = str(exc)
-        width = len(attrs["feature_names"])
-        write_sample_store(out_store, np.zeros((0, width), np.float32), np.zeros(0, np.uint8),
-                           np.zeros((0, 2), np.int32), attrs)
-        return
+        return (*_no_samples(attrs), {**attrs, "skipped": str(exc)})
     if landmarks is not None:
         attrs["face_frame"] = face_frame_of(landmarks, config)
     rng = image_rng(sampling.get("seed", 0), image_id)
@@ -133,7 +147,62 @@ def extract_training_features(
     counts = np.bincount(y, minlength=spec.n_classes)
     log.info("%s: %d samples x %d features; per class %s", image_id, len(y), X.shape[1],
              dict(zip(spec.class_names, counts.tolist())))
-    write_sample_store(out_store, X, y, coords, attrs)
+    return X, y, coords, attrs
+
+
+def _sample_attrs(spec, image_id, config, sampling, n_landmarks) -> dict:
+    return {
+        "dataset": spec.name,
+        "image_id": image_id,
+        "class_names": list(spec.class_names),
+        "feature_config": config,
+        "config_digest": features.config_digest(config),
+        "feature_names": features.feature_names(config, n_landmarks),
+        "sampling": sampling,
+        "skipped": None,
+    }
+
+
+def _no_samples(attrs):
+    width = len(attrs["feature_names"])
+    return np.zeros((0, width), np.float32), np.zeros(0, np.uint8), np.zeros((0, 2), np.int32)
+
+
+def extract_training_features(dataset: str, image_id: str, image_path, label_path, out_store, feature_config: dict,
+                              sampling: dict, landmark_path=None, n_landmarks: int | None = None, atlas=None,
+                              split: str | None = None) -> None:
+    """Write one training image's samples (:func:`sample_training_image`) as a zarr store."""
+    write_sample_store(out_store, *sample_training_image(dataset, image_id, image_path, label_path, feature_config,
+                                                         sampling, landmark_path, n_landmarks, atlas, split))
+
+
+def extract_features_shard(dataset: str, images: list[dict], out_store, feature_config: dict, sampling: dict,
+                           n_landmarks: int | None = None, atlas=None, split: str | None = None) -> dict:
+    """Sampled features of a shard of training images into one shard store (a group per image).
+
+    ``images``: one ``{"image_id", "image", "labels", "landmarks"}`` per image.
+    The atlas is loaded once. An image that cannot be used (unreadable, bad
+    labels or landmarks, no face) is kept as a group with no rows whose
+    ``skipped`` says why, and the other images go on. Returns the timing.
+    """
+    config = features.resolve_config(feature_config)
+    atlas = _atlas_for(config, atlas)
+    spec = get_dataset(dataset)
+    timer = ShardTimer("extract_features")
+    with sample_shard_writer(out_store) as add:
+        for item in images:
+            with timer.image():
+                try:
+                    X, y, coords, attrs = sample_training_image(
+                        dataset, item["image_id"], item["image"], item.get("labels"), config, sampling,
+                        item.get("landmarks"), n_landmarks, atlas, split)
+                except InputError as exc:
+                    log.error("%s: skipped: %s", item["image_id"], exc)
+                    attrs = {**_sample_attrs(spec, item["image_id"], config, sampling, n_landmarks),
+                             "skipped": str(exc)}
+                    X, y, coords = _no_samples(attrs)
+                add(X, y, coords, attrs)
+    return timer.report()
 
 
 def _atlas_for(config, atlas):
@@ -204,8 +273,9 @@ def face_framing(frames) -> dict | None:
     }
 
 
-def merge_training_features(stores, out_store) -> None:
-    attrs = merge_stores(stores, out_store)
+def merge_training_features(stores, out_store, order=None) -> None:
+    """Merge per-image or shard stores into the training store, images in ``order`` (ids; None: as given)."""
+    attrs = merge_stores(stores, out_store, order=order)
     log.info("merged %d stores: %d rows x %d features; %d skipped", len(stores), attrs["n_rows"],
              len(attrs["feature_names"]), len(attrs["skipped"]))
 
@@ -229,6 +299,9 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "training_images": group.attrs.get("image_ids", []),
         "skipped_training_images": group.attrs.get("skipped", []),
         "face_framing": face_framing(group.attrs.get("face_frames")),
+        # The training images' class shares: the decisions' prior correction is computed from them.
+        "class_pixel_counts": group.attrs.get("class_pixel_counts"),
+        "class_sample_counts": group.attrs.get("class_sample_counts"),
     }
     atlas = _atlas_for(group.attrs["feature_config"], atlas_path)  # before training: fail fast
     model = TRAINERS[kind](group, params, threads=threads, info=info)
@@ -237,53 +310,22 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
     log.info("saved %s model to %s", kind, out_model)
 
 
-def segment_test_image(
-    model_path,
-    dataset: str,
-    image_id: str,
-    image_path,
-    label_path,
-    out_labels,
-    out_colour,
-    out_confusion,
-    landmark_path=None,
-    n_landmarks: int | None = None,
-    tile_size: int = 256,
-    threads: int = 1,
-    stride: int = 1,
-    model=None,
-) -> None:
-    """Segment one image at full resolution and score it against its labels.
+def write_decision(kind: str, params: dict, out_path) -> None:
+    """Write a model's decision parameters (validated, defaults filled in) as JSON.
 
-    With no face found, the label map is all ``NOT_SEGMENTED`` (255) and the
-    confusion file records the skip, so the evaluation can report it.
-    ``model``: the loaded model at ``model_path``, when the caller has it.
+    :func:`~faceseg.models.load_model` applies the file beside a model, so
+    ``faceseg segment`` decides as the workflow does.
     """
-    model = _evaluation_model(model_path, dataset) if model is None else model
-    spec = get_dataset(dataset)
-    image = read_image(image_path)
-    labels = read_labels(spec, label_path, image.shape) if label_path else None
-    record = {"image_id": image_id, "model": model.kind, "skipped": None, "confusion": None}
+    decision = check_decision(kind, params)
+    with atomic_output(out_path) as tmp:
+        Path(tmp).write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
+
+
+def read_decision(path, kind: str) -> dict:
     try:
-        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks)
-    except NoFaceError as exc:
-        log.warning("%s: not segmented: %s", image_id, exc)
-        pred = np.full(image.shape[:2], NOT_SEGMENTED, np.uint8)
-        record["skipped"] = str(exc)
-    else:
-        proba = predict_proba_image(model, image, landmarks, tile_size, threads,
-                                    progress=lambda tiles: progress(tiles, f"{image_id}: tiles"), stride=stride)
-        pred = model_labels(model, proba, image)
-        if labels is not None:
-            record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
-            if model.smooths:
-                # The same probabilities without the spatial post-processing: its own row in the summary.
-                record["confusion_per_pixel"] = confusion_matrix(labels, biased_argmax(proba, model.decision_bias),
-                                                                     spec.n_classes).tolist()
-    write_png(out_labels, pred)
-    write_png(out_colour, colourise(pred, spec.palette()))
-    with atomic_output(out_confusion) as tmp:
-        Path(tmp).write_text(json.dumps(record) + "\n")
+        return check_decision(kind, json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a decision parameter file ({exc})") from None
 
 
 def _evaluation_model(model_path, dataset: str):
@@ -296,35 +338,153 @@ def _evaluation_model(model_path, dataset: str):
     return model
 
 
-#: Where :func:`segment_test_images` puts each image's outputs inside its folder.
-PART_LAYOUT = {"labels": "labels/{image}.png", "colour": "colour/{image}.png", "confusion": "confusion/{image}.json"}
+def _probability_attrs(model, stride: int) -> dict:
+    return {"model": model.kind, "class_names": list(model.class_names), "stride": stride,
+            "class_pixel_counts": model.info.get("class_pixel_counts"),
+            "class_sample_counts": model.info.get("class_sample_counts")}
 
 
-def segment_test_images(model_path, dataset: str, images: list[dict], out_dir, n_landmarks: int | None = None,
-                        tile_size: int = 256, threads: int = 1, stride: int = 1) -> None:
-    """Segment a part of the evaluation split with one model, loaded once, into ``out_dir``.
+def image_probabilities(model, image_id: str, image_path, landmark_path=None, n_landmarks: int | None = None,
+                        tile_size: int = 256, threads: int = 1, stride: int = 1):
+    """``(grid posteriors or None, image shape or None, skip reason or None)`` of one evaluation image.
 
-    ``images``: one ``{"image_id", "image", "labels", "landmarks"}`` per image
-    (label and landmark paths may be None). Writes :data:`PART_LAYOUT` under
-    ``out_dir``, which must not exist: the folder is built aside and renamed
-    when every image succeeded. Each image is tried; if any fails, one error
-    names every failed file and nothing is left behind.
+    The posteriors are the model's class-balanced ones on the stride grid
+    (:func:`~faceseg.segment.predict_proba_grid`); an image that cannot be
+    read or has no face is skipped with the reason.
+    """
+    try:
+        image = read_image(image_path)
+    except InputError as exc:
+        log.error("%s: not segmented: %s", image_id, exc)
+        return None, None, str(exc)
+    try:
+        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks)
+    except InputError as exc:  # no face, or a bad landmark file
+        log.warning("%s: not segmented: %s", image_id, exc)
+        return None, image.shape[:2], str(exc)
+    grid = predict_proba_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=stride,
+                              progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+    return grid, image.shape[:2], None
+
+
+def segment_shard(model_path, dataset: str, images: list[dict], out_store, n_landmarks: int | None = None,
+                  tile_size: int = 256, threads: int = 1, stride: int = 1) -> dict:
+    """Class posteriors of a shard of evaluation images with one model, loaded once, into a probability store.
+
+    ``images``: one ``{"image_id", "image", "landmarks"}`` per image. An image
+    that cannot be used is recorded as skipped, with the reason, and the
+    others go on. Returns the timing.
     """
     model = _evaluation_model(model_path, dataset)
-    failures = []
+    timer = ShardTimer("segment_images")
+    with probability_shard_writer(out_store, _probability_attrs(model, stride)) as add:
+        for item in images:
+            with timer.image():
+                grid, shape, skipped = image_probabilities(model, item["image_id"], item["image"],
+                                                           item.get("landmarks"), n_landmarks, tile_size, threads,
+                                                           stride)
+                add(item["image_id"], grid, shape, skipped)
+    return timer.report()
+
+
+#: Where :func:`decide_shard` puts each image's outputs inside its folder.
+PREDICTION_LAYOUT = {"labels": "labels/{image}.png", "colour": "colour/{image}.png",
+                     "confusion": "confusion/{image}.json"}
+
+
+def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape, decision: dict, class_weights,
+                 label_path=None, image_path=None, skipped: str | None = None):
+    """Labels and the confusion record of one image from its grid posteriors and the decision parameters.
+
+    Returns ``(labels or None, record)``; the labels are all ``NOT_SEGMENTED``
+    for a skipped image whose size is known, None when it is not.
+    """
+    record = {"image_id": image_id, "model": model_kind, "skipped": skipped, "confusion": None}
+    if skipped is not None:
+        return (None if shape is None else np.full(shape, NOT_SEGMENTED, np.uint8)), record
+    proba = proba_from_grid(grid, stride, shape, class_weights)
+    bias = bias_vector(decision["class_bias"], spec.class_names, f"models.{model_kind}.class_bias")
+    smooths = decision["smooth_sigma"] > 0 or decision["guided_radius"] > 0
+    image = read_image(image_path) if decision["guided_radius"] > 0 else None
+    pred = labels_from_proba(proba, decision["smooth_sigma"], image, decision["guided_radius"],
+                             decision["guided_eps"], bias)
+    if label_path is not None:
+        try:
+            labels = read_labels(spec, label_path, shape)
+        except InputError as exc:
+            log.error("%s: not scored: %s", image_id, exc)
+            record["skipped"] = str(exc)
+            return pred, record
+        record["confusion"] = confusion_matrix(labels, pred, spec.n_classes).tolist()
+        if smooths:
+            # The same probabilities without the spatial post-processing: its own row in the summary.
+            record["confusion_per_pixel"] = confusion_matrix(labels, biased_argmax(proba, bias),
+                                                             spec.n_classes).tolist()
+    return pred, record
+
+
+def _write_prediction(folder, image_id, pred, record, palette) -> None:
+    paths = {kind: Path(folder) / pattern.format(image=image_id) for kind, pattern in PREDICTION_LAYOUT.items()}
+    if pred is not None:
+        write_png(paths["labels"], pred)
+        write_png(paths["colour"], colourise(pred, palette))
+    with atomic_output(paths["confusion"]) as tmp:
+        Path(tmp).write_text(json.dumps(record) + "\n")
+
+
+def decide_shard(proba_store, decision_file, dataset: str, images: list[dict], out_dir) -> dict:
+    """Labels, colour pictures and confusion records of a shard from its stored posteriors.
+
+    ``images``: one ``{"image_id", "image", "labels"}`` per image (labels may
+    be None). The decision parameters come from ``decision_file``
+    (:func:`write_decision`). Writes :data:`PREDICTION_LAYOUT` under
+    ``out_dir``, which appears when every image is done. Returns the timing.
+    """
+    spec = get_dataset(dataset)
+    attrs, stored = read_probability_shard(proba_store)
+    if list(attrs["class_names"]) != list(spec.class_names):
+        raise ValueError(f"{proba_store}: classes {attrs['class_names']} are not those of {dataset}")
+    decision = read_decision(decision_file, attrs["model"])
+    weights = prior_weights(attrs, decision["prior_correction"])
+    by_id = {entry.image_id: entry for entry in stored}
+    missing = [item["image_id"] for item in images if item["image_id"] not in by_id]
+    if missing:
+        raise InputError(f"{proba_store}: no probabilities for images {missing[:5]}")
+    timer = ShardTimer("decide_labels")
     with atomic_output(out_dir) as tmp:
         Path(tmp).mkdir()
         for item in images:
-            paths = {kind: Path(tmp) / pattern.format(image=item["image_id"]) for kind, pattern in PART_LAYOUT.items()}
-            try:
-                segment_test_image(model_path, dataset, item["image_id"], item["image"], item.get("labels"),
-                                   paths["labels"], paths["colour"], paths["confusion"], item.get("landmarks"),
-                                   n_landmarks, tile_size, threads, stride, model=model)
-            except InputError as exc:  # a bad file: try the other images, then fail naming each
-                log.error("%s", exc)
-                failures.append(str(exc))
-        if failures:
-            raise InputError(f"{len(failures)} of {len(images)} images failed: " + "; ".join(failures))
+            with timer.image():
+                entry = by_id[item["image_id"]]
+                pred, record = decide_image(spec, attrs["model"], entry.image_id,
+                                            None if entry.skipped else entry.proba(), attrs["stride"],
+                                            entry.image_shape, decision, weights, item.get("labels"),
+                                            item.get("image"), entry.skipped)
+                _write_prediction(tmp, entry.image_id, pred, record, spec.palette())
+    return timer.report()
+
+
+def segment_test_image(model_path, dataset: str, image_id: str, image_path, label_path, out_labels, out_colour,
+                       out_confusion, landmark_path=None, n_landmarks: int | None = None, tile_size: int = 256,
+                       threads: int = 1, stride: int = 1, model=None) -> None:
+    """Segment and score one image in memory with the model's own decision parameters.
+
+    What :func:`segment_shard` and :func:`decide_shard` do for a shard,
+    without the probability store between them.
+    """
+    model = _evaluation_model(model_path, dataset) if model is None else model
+    spec = get_dataset(dataset)
+    grid, shape, skipped = image_probabilities(model, image_id, image_path, landmark_path, n_landmarks, tile_size,
+                                               threads, stride)
+    if skipped and shape is None:
+        raise InputError(skipped)
+    decision = {k: model.params.get(k, v) for k, v in DECISION_DEFAULTS.items()}
+    pred, record = decide_image(spec, model.kind, image_id, grid, stride, shape, decision, model.class_weights,
+                                label_path, image_path, skipped)
+    write_png(out_labels, pred)
+    write_png(out_colour, colourise(pred, spec.palette()))
+    with atomic_output(out_confusion) as tmp:
+        Path(tmp).write_text(json.dumps(record) + "\n")
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,

@@ -6,12 +6,17 @@ A store is a group with arrays ``X`` (samples x features, float32), ``y``
 ``feature_names``, ``class_names``, ``feature_config``, ``config_digest`` and,
 for a per-image store, ``image_id`` and ``skipped`` (the reason, or null).
 
+A shard store (what the workflow's ``extract_features`` writes) holds one such
+group per image of a shard, named ``0``, ``1``, ... in the order of its
+``image_ids`` attribute; :func:`image_groups` reads either kind.
+
 Stores are written to a temporary folder and renamed into place, so a killed
 job never leaves a store that looks complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +39,56 @@ def _create(group, name, n_rows, width, chunk_rows):
 
 def write_sample_store(path, X, y, coords, attrs: dict, chunk_rows: int = CHUNK_ROWS) -> None:
     """Write one image's samples (possibly none, for a skipped image) as a zarr store."""
+    with atomic_output(path) as tmp:
+        _write_samples(zarr.open_group(str(tmp), mode="w", zarr_format=3), X, y, coords, attrs, chunk_rows)
+
+
+def _write_samples(group, X, y, coords, attrs: dict, chunk_rows: int = CHUNK_ROWS) -> None:
     X = np.asarray(X, dtype=np.float32)
     n, width = X.shape
     if len(y) != n or len(coords) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} and coords {len(coords)}")
     if len(attrs.get("feature_names", [])) != width:
         raise ValueError(f"X has {width} columns but attrs name {len(attrs.get('feature_names', []))} features")
+    for name, data, w in (("X", X, width), ("y", y, None), ("coords", coords, 2)):
+        arr = _create(group, name, n, w, chunk_rows)
+        if n:
+            arr[:] = np.asarray(data, dtype=ARRAYS[name])
+    group.attrs.update(attrs)
+
+
+@contextlib.contextmanager
+def sample_shard_writer(path, chunk_rows: int = CHUNK_ROWS):
+    """Write a shard store, one image at a time: yields ``add(X, y, coords, attrs)``.
+
+    The store appears at ``path`` only when the block ends without an error.
+    """
     with atomic_output(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        for name, data, w in (("X", X, width), ("y", y, None), ("coords", coords, 2)):
-            arr = _create(group, name, n, w, chunk_rows)
-            if n:
-                arr[:] = np.asarray(data, dtype=ARRAYS[name])
-        group.attrs.update(attrs)
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        image_ids = []
+
+        def add(X, y, coords, attrs):
+            _write_samples(root.create_group(str(len(image_ids))), X, y, coords, attrs, chunk_rows)
+            image_ids.append(attrs["image_id"])
+
+        yield add
+        root.attrs.update({"image_ids": image_ids})
+
+
+def image_groups(path) -> list[tuple[str, object, str]]:
+    """``(image id, group, where)`` of each image of a per-image or shard store.
+
+    ``where`` names the store (and the image inside a shard store) for messages.
+    """
+    path = Path(path)
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(f"{path}: not a faceseg feature store ({exc})") from None
+    if "image_ids" not in root.attrs:
+        return [(root.attrs.get("image_id", path.name), open_store(path), str(path))]
+    return [(image_id, open_store(path / str(i)), f"{path} (image {image_id})")
+            for i, image_id in enumerate(root.attrs["image_ids"])]
 
 
 def open_store(path):
@@ -60,17 +102,27 @@ def open_store(path):
     return group
 
 
-def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
-    """Concatenate per-image stores into one chunked store, one image in memory at a time.
+def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None) -> dict:
+    """Concatenate per-image or shard stores into one chunked store, one image in memory at a time.
 
-    Skipped images (no samples, ``skipped`` set) are listed in the merged
-    store's ``skipped`` attribute. All stores must share one feature layout.
-    Returns the merged store's attributes.
+    Images are merged in ``order`` (image ids; None: the order of ``paths``
+    and of the images inside each), so the merged rows do not depend on how
+    the images were sharded. Skipped images (no samples, ``skipped`` set) are
+    listed in the merged store's ``skipped`` attribute. All stores must share
+    one feature layout. Returns the merged store's attributes.
     """
-    paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("merge_stores needs at least one store")
-    groups = [open_store(p) for p in paths]
+    found = [(where, g) for p in paths for _, g, where in image_groups(p)]
+    if order is not None:
+        rank = {image_id: i for i, image_id in enumerate(order)}
+        ids = [g.attrs.get("image_id") for _, g in found]
+        unknown = [i for i in ids if i not in rank]
+        if unknown:
+            raise ValueError(f"merge_stores: images {unknown[:5]} are not in the given order")
+        found = [found[k] for k in sorted(range(len(found)), key=lambda k: rank[ids[k]])]
+    paths = [p for p, _ in found]
+    groups = [g for _, g in found]
     first = dict(groups[0].attrs)
     for p, g in zip(paths, groups):
         if g.attrs.get("config_digest") != first.get("config_digest") or list(g.attrs["feature_names"]) != list(
@@ -79,7 +131,7 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
             raise InputError(f"{p}: its features differ from those of {paths[0]} (config digest or names)")
     kept = [(p, g) for p, g in zip(paths, groups) if g["X"].shape[0] > 0]
     skipped = [
-        {"image_id": g.attrs.get("image_id", p.name), "reason": g.attrs.get("skipped") or "no samples"}
+        {"image_id": g.attrs.get("image_id", str(p)), "reason": g.attrs.get("skipped") or "no samples"}
         for p, g in zip(paths, groups)
         if g["X"].shape[0] == 0
     ]
@@ -88,7 +140,7 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS) -> dict:
     n_rows = sum(g["X"].shape[0] for _, g in kept)
     width = groups[0]["X"].shape[1]
     attrs = {k: v for k, v in first.items() if k not in ("image_id", "skipped", "image_shape", "class_pixel_counts")}
-    attrs.update(image_ids=[g.attrs.get("image_id", p.name) for p, g in kept], skipped=skipped, n_rows=n_rows)
+    attrs.update(image_ids=[g.attrs.get("image_id", str(p)) for p, g in kept], skipped=skipped, n_rows=n_rows)
     # Where the face sits in each image (when the features use landmarks): lets
     # a model frame a new photo like its training images.
     attrs.pop("face_frame", None)

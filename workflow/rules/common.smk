@@ -4,7 +4,10 @@ import functools
 from faceseg import config as _config
 from faceseg import features as _features
 from faceseg.datasets import get_dataset
+from faceseg.models import decision_path as _decision_path, split_params as _split_params
+from faceseg.shards import assign_shards as _assign_shards
 
+_config.apply_dataset_settings(config)
 # The dataset's name in output paths (the {dataset} wildcard): fasseg, fasseg-V2, fasseg-V3 or lapa.
 DATASET = _config.dataset_tag(config)
 SPEC = get_dataset(config["dataset"])
@@ -26,11 +29,12 @@ for _name in config["run_experiments"]:
 _config.holdout_persons(config)
 
 wildcard_constraints:
-    dataset="fasseg|fasseg-V2|fasseg-V3|lapa",
+    # Only the configured dataset: its inputs come from the configuration.
+    dataset=DATASET,
     split="train|val|test",
     experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
-    model="rf|hgb|mlp",
-    part="part[0-9]+",
+    model="|".join(_config.MODEL_NAMES),
+    shard="shard[0-9]+",
 
 
 @functools.cache
@@ -97,64 +101,118 @@ def atlas_images(experiment_name):
     return out
 
 
+def atlas_landmark_inputs(experiment_name):
+    """The landmark folders or files the label atlas reads."""
+    split = config["train_split"]
+    wanted = {i[0] for i in atlas_images(experiment_name)}
+    if LANDMARK_SOURCE == "detected":
+        return [landmark_dir(split, shard) for shard, ids in shards(split).items() if wanted & set(ids)]
+    return [i[3] for i in atlas_images(experiment_name)]
+
+
 def n_landmarks():
     return _config.n_landmarks(config)
 
 
-def landmark_file(split, image_id, experiment_name):
-    """The landmark file an image's features need ([] when the experiment uses none)."""
+@functools.cache
+def _shards(split):
+    return _assign_shards(list(records(split)), _config.shard_count(config, split))
+
+
+@functools.cache
+def _shard_of(split):
+    return {image_id: shard for shard, ids in _shards(split).items() for image_id in ids}
+
+
+def shards(split):
+    """The images of a split in shards: {shard name: [image ids]} (non-empty shards only)."""
+    records(split)  # waits for the download, which _shards must not cache the absence of
+    return _shards(split)
+
+
+def shard_records(split, shard):
+    return [record(split, image_id) for image_id in shards(split)[shard]]
+
+
+def landmark_dir(split, shard):
+    """The folder detect_landmarks writes a shard's landmark files into."""
+    return f"results/landmarks/{DATASET}/{split}/{shard}"
+
+
+def landmark_file(split, image_id, experiment_name, shard=None):
+    """The landmark file an image's features need (None when the experiment uses none)."""
     if not uses_landmarks(experiment_name):
-        return []
+        return None
     if LANDMARK_SOURCE == "detected":
-        return f"results/landmarks/{DATASET}/{split}/{image_id}.txt"
+        shard = shard or _shard_of(split)[image_id]
+        return f"{landmark_dir(split, shard)}/{image_id}.txt"
     return str(record(split, image_id).landmark_path)
 
 
-def eval_parts():
-    """The evaluation images in parts of ``segmentation.images_per_job``: {part name: [image ids]}.
-
-    One segmentation job per part and model: the model is loaded and the
-    libraries imported once per part, not once per image.
-    """
-    ids = list(records(config["eval_split"]))
-    size = config["segmentation"]["images_per_job"]
-    return {f"part{k // size + 1:03d}": ids[k : k + size] for k in range(0, len(ids), size)}
+def landmark_inputs(split, shard, experiment_name):
+    """What a shard's jobs read for its landmarks: detect_landmarks' folder, or the annotated files."""
+    if not uses_landmarks(experiment_name):
+        return []
+    if LANDMARK_SOURCE == "detected":
+        return [landmark_dir(split, shard)]
+    return [str(r.landmark_path) for r in shard_records(split, shard)]
 
 
-def part_images(part, experiment_name):
-    """One {image_id, image, labels, landmarks} per image of a part (paths as strings, None where absent)."""
-    split = config["eval_split"]
-    out = []
-    for image_id in eval_parts()[part]:
-        r = record(split, image_id)
-        out.append({
-            "image_id": image_id,
+def shard_images(split, shard, experiment_name):
+    """One {image_id, image, labels, landmarks} per image of a shard (paths as strings, None where absent)."""
+    return [
+        {
+            "image_id": r.image_id,
             "image": str(r.image_path),
             "labels": str(r.label_path) if r.label_path else None,
-            "landmarks": landmark_file(split, image_id, experiment_name) or None,
-        })
-    return out
+            "landmarks": landmark_file(split, r.image_id, experiment_name, shard),
+        }
+        for r in shard_records(split, shard)
+    ]
+
+
+def fit_params(experiment_name, model):
+    """What training a model reads: its parameters less the decision parameters."""
+    return _split_params(model_params(experiment_name, model))[0]
+
+
+def decision_params(experiment_name, model):
+    return _split_params(model_params(experiment_name, model))[1]
+
+
+def decision_file(dataset, experiment_name, model):
+    return str(_decision_path(f"results/models/{dataset}/{experiment_name}/{model}.joblib"))
+
+
+def probability_stores(dataset, experiment_name, model):
+    return [f"results/probabilities/{dataset}/{experiment_name}/{model}/{shard}.zarr"
+            for shard in shards(config["eval_split"])]
 
 
 def prediction_parts(dataset, experiment_name, model):
-    """The part folders of one model's predictions."""
-    return [f"results/predictions/{dataset}/{experiment_name}/{model}/{part}" for part in eval_parts()]
+    """The shard folders of one model's predictions."""
+    return [f"results/predictions/{dataset}/{experiment_name}/{model}/{shard}" for shard in shards(config["eval_split"])]
 
 
 def prediction_files(dataset, experiment_name, model, kind):
-    """{image id: path} of one kind of prediction output (labels, colour, confusion) inside the part folders."""
-    from faceseg.steps import PART_LAYOUT
+    """{image id: path} of one kind of prediction output (labels, colour, confusion) inside the shard folders."""
+    from faceseg.steps import PREDICTION_LAYOUT
 
     folder = f"results/predictions/{dataset}/{experiment_name}/{model}"
     return {
-        image: f"{folder}/{part}/{PART_LAYOUT[kind].format(image=image)}"
-        for part, ids in eval_parts().items()
+        image: f"{folder}/{shard}/{PREDICTION_LAYOUT[kind].format(image=image)}"
+        for shard, ids in shards(config["eval_split"]).items()
         for image in ids
     }
 
 
 def all_reports():
     return [f"results/reports/{DATASET}/{name}/{model}/metrics.json" for name, model in runs()]
+
+
+def all_decision_files():
+    """Each model's decision parameters beside it, where faceseg segment finds them."""
+    return [decision_file(DATASET, name, model) for name, model in runs()]
 
 
 def all_summaries():

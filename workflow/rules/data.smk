@@ -19,21 +19,18 @@ checkpoint download_fasseg:
 
 
 rule detect_landmarks:
+    # One shard of a split: dlib's detector and predictor are loaded once for all its images.
     input:
-        image=lambda wc: record(wc.split, wc.image).image_path,
+        images=lambda wc: [r.image_path for r in shard_records(wc.split, wc.shard)],
     output:
-        "results/landmarks/{dataset}/{split}/{image}.txt",
+        directory("results/landmarks/{dataset}/{split}/{shard}"),
     params:
+        images=lambda wc: [{"image_id": r.image_id, "image": str(r.image_path)} for r in shard_records(wc.split, wc.shard)],
         detection=config["detection"],
     log:
-        "logs/detect_landmarks/{dataset}/{split}/{image}.log",
+        "logs/detect_landmarks/{dataset}/{split}/{shard}.log",
     benchmark:
-        "benchmarks/detect_landmarks/{dataset}/{split}/{image}.tsv"
-    # Batched apart from the feature extraction: the label atlas needs the
-    # landmarks of several training images before any of their features; the
-    # evaluation images' need not wait for the models.
-    group:
-        lambda wc: "train_landmarks" if wc.split == config["train_split"] else "eval_landmarks"
+        "benchmarks/detect_landmarks/{dataset}/{split}/{shard}.tsv"
     threads: 1
     conda:
         "../envs/faceseg.yaml"

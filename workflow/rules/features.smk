@@ -1,25 +1,24 @@
-# Per-image feature stores of sampled training pixels, and their merge.
+# Shard stores of sampled training pixels (a group per image), and their merge.
 
 
 rule extract_features:
+    # One shard of the training split: libraries, configuration and atlas loaded once for all its images.
     input:
-        image=lambda wc: record(wc.split, wc.image).image_path,
-        labels=lambda wc: record(wc.split, wc.image).label_path or [],
-        landmarks=lambda wc: landmark_file(wc.split, wc.image, wc.experiment),
+        images=lambda wc: [r.image_path for r in shard_records(wc.split, wc.shard)],
+        labels=lambda wc: [r.label_path for r in shard_records(wc.split, wc.shard) if r.label_path],
+        landmarks=lambda wc: landmark_inputs(wc.split, wc.shard, wc.experiment),
         atlas=lambda wc: atlas_file(wc.experiment),
     output:
-        directory("results/features/{dataset}/{experiment}/{split}/{image}.zarr"),
+        directory("results/features/{dataset}/{experiment}/{split}/{shard}.zarr"),
     params:
+        images=lambda wc: shard_images(wc.split, wc.shard, wc.experiment),
         features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
         n_landmarks=n_landmarks(),
     log:
-        "logs/extract_features/{dataset}/{experiment}/{split}/{image}.log",
+        "logs/extract_features/{dataset}/{experiment}/{split}/{shard}.log",
     benchmark:
-        "benchmarks/extract_features/{dataset}/{experiment}/{split}/{image}.tsv"
-    # On a cluster, images are submitted in batches (group-components in the slurm profile).
-    group:
-        "train_images"
+        "benchmarks/extract_features/{dataset}/{experiment}/{split}/{shard}.tsv"
     threads: 1
     conda:
         "../envs/faceseg.yaml"
@@ -32,7 +31,7 @@ rule label_atlas:
     input:
         images=lambda wc: [i[1] for i in atlas_images(wc.experiment)],
         labels=lambda wc: [i[2] for i in atlas_images(wc.experiment) if i[2]],
-        landmarks=lambda wc: [i[3] for i in atlas_images(wc.experiment)],
+        landmarks=lambda wc: atlas_landmark_inputs(wc.experiment),
     output:
         "results/features/{dataset}/{experiment}/label_atlas.npz",
     params:
@@ -53,12 +52,15 @@ rule label_atlas:
 rule merge_features:
     input:
         lambda wc: expand(
-            "results/features/{{dataset}}/{{experiment}}/{split}/{image}.zarr",
+            "results/features/{{dataset}}/{{experiment}}/{split}/{shard}.zarr",
             split=config["train_split"],
-            image=records(config["train_split"]),
+            shard=shards(config["train_split"]),
         ),
     output:
         directory("results/features/{dataset}/{experiment}/train.zarr"),
+    params:
+        # The split's listing order: the merged rows do not depend on the sharding.
+        order=lambda wc: list(records(config["train_split"])),
     log:
         "logs/merge_features/{dataset}/{experiment}.log",
     benchmark:

@@ -1,13 +1,10 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import extract_training_features
+from faceseg.steps import extract_features_shard
 
 with rule_log(snakemake.log[0]):
-    extract_training_features(
+    extract_features_shard(
         dataset=snakemake.config["dataset"],
-        image_id=snakemake.wildcards.image,
-        image_path=snakemake.input.image,
-        label_path=snakemake.input.labels or None,
-        landmark_path=snakemake.input.landmarks or None,
+        images=snakemake.params.images,
         out_store=snakemake.output[0],
         feature_config=snakemake.params.features,
         sampling=snakemake.params.sampling,

@@ -1,12 +1,12 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import segment_test_images
+from faceseg.steps import segment_shard
 
 with rule_log(snakemake.log[0]):
-    segment_test_images(
+    segment_shard(
         model_path=snakemake.input.model,
         dataset=snakemake.config["dataset"],
         images=snakemake.params.images,
-        out_dir=snakemake.output[0],
+        out_store=snakemake.output[0],
         n_landmarks=snakemake.params.n_landmarks,
         tile_size=snakemake.params.tile_size,
         stride=snakemake.params.stride,
