@@ -39,3 +39,28 @@ def test_bench_refuses_a_folder_without_fasseg(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "faceseg.bench", "--fasseg", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--fasseg must name a FASSEG folder holding V1/" in proc.stderr
+
+
+def test_lapa_scale_benchmark_runs_the_workflow_and_reports_its_overhead(tmp_path):
+    """Small sizes (figures meaningless): the dry run, two real runs, and the job-overhead table of each."""
+    out = tmp_path / "lapa.json"
+    proc = subprocess.run([sys.executable, "-m", "faceseg.bench", "--lapa-scale", "--lapa-dry-images", "300",
+                           "--lapa-runs", "20", "40", "--out", str(out), "--work", str(tmp_path / "work")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())["lapa_scale"]
+    dry = results["dry_run"]
+    assert dry["images"] == 300 and dry["jobs"] > 10 and dry["peak_rss_mb"] > 50
+    for n in ("20", "40"):
+        run = results["runs"][n]
+        overhead = run["job_overhead"]
+        # Every training image went through one extract_features job of its shard, every test image
+        # through segment_images and decide_labels (one model).
+        assert overhead["extract_features"]["images"] == int(n)
+        assert overhead["segment_images"]["images"] == overhead["decide_labels"]["images"] == run["test_images"]
+        assert overhead["all"]["job_wall_s"] > overhead["all"]["compute_s"] > 0
+    assert results["time_per_image_ratio"] > 0
+    assert "(a) dry run of the default configuration on 300 images" in proc.stdout
+    rerun = subprocess.run([sys.executable, "-m", "faceseg.bench", "--job-overhead", str(tmp_path / "work/run_20"),
+                            "--out", str(tmp_path / "o.json")], capture_output=True, text=True)
+    assert rerun.returncode == 0 and "| segment_images" in rerun.stdout, rerun.stderr[-2000:]

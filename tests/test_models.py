@@ -123,13 +123,13 @@ def test_prior_weights_restore_pixel_frequencies(tmp_path):
              "class_pixel_counts": [900, 100], "class_sample_counts": [50, 50]}
     write_sample_store(tmp_path / "s.zarr", np.zeros((4, 1)), np.zeros(4), np.zeros((4, 2)), attrs)
     g = open_store(tmp_path / "s.zarr")
-    np.testing.assert_allclose(prior_weights(g, 1.0), [1.8, 0.2])
-    np.testing.assert_allclose(prior_weights(g, 0.5), np.sqrt([1.8, 0.2]))
-    assert prior_weights(g, 0) is None
+    np.testing.assert_allclose(prior_weights(g.attrs, 1.0), [1.8, 0.2])
+    np.testing.assert_allclose(prior_weights(g.attrs, 0.5), np.sqrt([1.8, 0.2]))
+    assert prior_weights(g.attrs, 0) is None
     # a balanced model's 50/50 becomes the training images' 90/10
-    np.testing.assert_allclose(apply_class_weights(np.array([[0.5, 0.5]]), prior_weights(g, 1.0)), [[0.9, 0.1]])
+    np.testing.assert_allclose(apply_class_weights(np.array([[0.5, 0.5]]), prior_weights(g.attrs, 1.0)), [[0.9, 0.1]])
     with pytest.raises(ValueError, match=r"prior_correction must be a number in \[0, 2\], got 3"):
-        prior_weights(g, 3)
+        prior_weights(g.attrs, 3)
 
 
 def test_class_bias_is_saved_and_weighs_the_arg_max(tmp_path, store):
@@ -147,3 +147,44 @@ def test_class_bias_is_saved_and_weighs_the_arg_max(tmp_path, store):
     base, weighed = model_labels(plain, proba, None)[0], model_labels(again, proba, None)[0]
     assert (weighed == 2).sum() < (base == 2).sum()  # class b needs 4x the evidence
     assert set(np.flatnonzero(weighed == 2)) <= set(np.flatnonzero(base == 2))
+
+
+def test_split_params_keeps_decisions_out_of_training():
+    from faceseg.models import DECISION_DEFAULTS, split_params
+
+    fit, decision = split_params({"enabled": True, "n_estimators": 5, "seed": 1, "smooth_sigma": 4,
+                                  "prior_correction": 0.25, "class_bias": None})
+    assert fit == {"n_estimators": 5, "seed": 1}
+    assert decision == {"smooth_sigma": 4, "prior_correction": 0.25, "class_bias": None}
+    assert set(decision) <= set(DECISION_DEFAULTS)
+
+
+def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
+    """The workflow trains without decision parameters and writes them beside the model; loading applies them."""
+    import json
+
+    from faceseg.models import decision_path, prior_weights
+    from faceseg.steps import write_decision
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.uint8)
+    attrs = {"feature_names": NAMES, "class_names": ["bg", "a"], "feature_config": {"location": {}},
+             "config_digest": "x", "class_pixel_counts": [900, 100], "class_sample_counts": [200, 200]}
+    write_sample_store(tmp_path / "s.zarr", X, y, np.zeros((400, 2)), attrs)
+    from faceseg.steps import train_model
+
+    train_model("rf", tmp_path / "s.zarr", tmp_path / "rf.joblib", {"n_estimators": 3})
+    plain = load_model(tmp_path / "rf.joblib")
+    assert plain.params["smooth_sigma"] == 0 and plain.params["prior_correction"] == 1.0
+    write_decision("rf", {"smooth_sigma": 3, "prior_correction": 0.5, "class_bias": {"a": 0.7}},
+                   decision_path(tmp_path / "rf.joblib"))
+    assert json.loads((tmp_path / "rf.decision.json").read_text())["guided_radius"] == 0  # defaults filled in
+    model = load_model(tmp_path / "rf.joblib")
+    assert model.params["smooth_sigma"] == 3 and model.params["n_estimators"] == 3
+    np.testing.assert_allclose(model.class_weights, prior_weights(attrs, 0.5))
+    np.testing.assert_allclose(model.decision_bias, [1.0, 0.7])
+    with pytest.raises(ValueError, match=r"models.rf.smooth_sigma must be a number >= 0, got -1"):
+        write_decision("rf", {"smooth_sigma": -1}, tmp_path / "bad.json")
+    with pytest.raises(ValueError, match=r"unknown decision parameter\(s\) \['n_estimators'\]"):
+        write_decision("rf", {"n_estimators": 3}, tmp_path / "bad.json")

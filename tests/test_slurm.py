@@ -10,25 +10,27 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from faceseg.shards import assign_shards
+
 from conftest import REPO
 from slurm_cluster import LocalSlurm, unavailable_reason
-from workflow_run import MODELS, snakemake, write_config
+from workflow_run import MODELS, TINY, snakemake, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 IMAGES = {"train": 4, "test": 4}
 # The test cluster has no accounting database: squeue answers the status
-# queries (README: Run on a SLURM cluster). Batches of 2 and 4 images so that
-# grouping shows on a few images; quick status checks to keep the test short;
-# successful jobs' SLURM logs kept to show that every job went through sbatch.
+# queries (README: Run on a SLURM cluster). Quick status checks to keep the
+# test short; successful jobs' SLURM logs kept to show that every job went
+# through sbatch.
 SLURM_ARGS = [
     "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
     "--slurm-status-command", "squeue",
-    "--group-components", "train_landmarks=4", "train_images=2", "eval_landmarks=4", "eval_images=4",
     "--slurm-keep-successful-logs",
     "--slurm-init-seconds-before-status-checks", "2",
     "--seconds-between-status-checks", "2",
@@ -79,6 +81,15 @@ def slurm_run(cluster, tmp_path_factory, fasseg_root):
     return workdir, output, elapsed
 
 
+def images(split):
+    """The first IMAGES[split] image ids of a FASSEG V1 split, as the workflow lists them."""
+    from faceseg.datasets import list_images
+
+    from conftest import FASSEG
+
+    return [r.image_id for r in list_images("fasseg", FASSEG, split, "V1")[: IMAGES[split]]]
+
+
 def submissions(output):
     """(job id, SLURM log path) of every sbatch submission the plugin reported."""
     return [(int(i), log) for i, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output)]
@@ -94,16 +105,16 @@ def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(clus
     assert {i for i, _ in jobs} <= cluster.job_ids_submitted()
     for job_id, log in jobs:
         assert log.endswith(f"/{job_id}.log") and Path(log).is_file(), log
-    # 8 images (4 train, 4 test): their 24 per-image jobs went out as 7 batches.
-    image_batches = [log for _, log in jobs if "/group_" in log]
-    n_images = sum(IMAGES.values())
-    assert 0 < len(image_batches) < n_images, image_batches
-    assert sum("group_train_images" in log for log in image_batches) == 2
-    assert sum("group_train_landmarks" in log for log in image_batches) == 1
-    assert sum("group_eval_images" in log for log in image_batches) == 3
+    # 8 images (4 train, 4 test): one job per shard and per-image rule, not one per image.
+    shards = {split: len(assign_shards(list(images(split)), TINY["shards"]["fasseg"][split])) for split in IMAGES}
+    per_rule = Counter(re.search(r"/rule_(\w+?)/", log)[1] for _, log in jobs if "/rule_" in log)
+    assert not [log for _, log in jobs if "/group_" in log], "no job groups: shards are the batches"
+    assert per_rule["detect_landmarks"] == shards["train"] + shards["test"]
+    assert per_rule["extract_features"] == shards["train"]
+    assert per_rule["segment_images"] == per_rule["decide_labels"] == len(MODELS) * shards["test"]
     assert metrics(workdir) == metrics(local_dir), "SLURM and local metrics differ"
     summary = {"local_seconds": round(local_seconds, 1), "slurm_seconds": round(slurm_seconds, 1),
-               "slurm_jobs": len(jobs), "image_batches": len(image_batches)}
+               "slurm_jobs": len(jobs), "per_rule": dict(per_rule)}
     print("slurm vs local:", json.dumps(summary))
 
 

@@ -1,6 +1,7 @@
 """End-to-end Snakemake runs on a few real FASSEG images and on the generated LaPa fixture."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,9 +12,15 @@ import zarr
 from PIL import Image
 
 from conftest import REPO
-from workflow_run import MODELS, planned_jobs, snakemake, write_config
+from workflow_run import MODELS, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
+
+
+def shard_of(image_id, split, dataset="fasseg"):
+    from faceseg.shards import shard_index, shard_name
+
+    return shard_name(shard_index(image_id, TINY["shards"][dataset][split]))
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +48,18 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
         assert "mean IoU" in (report / "report.md").read_text()
         pred_dir = fasseg_run / "results/predictions/fasseg/default" / model
         for image_id in ("1", "10"):  # first two test images by name
-            part = pred_dir / ("part001" if image_id == "1" else "part002")  # one image per part (TINY)
+            part = pred_dir / shard_of(image_id, "test")
             labels = np.asarray(Image.open(part / "labels" / f"{image_id}.png"))
             source = Image.open(fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png")
             assert labels.shape == (source.height, source.width)
             assert labels.max() <= 5 and len(np.unique(labels)) >= 4
             assert np.asarray(Image.open(part / "colour" / f"{image_id}.png")).shape[2] == 3
             assert json.loads((part / "confusion" / f"{image_id}.json").read_text())["image_id"] == image_id
-    store = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train/1.zarr"), mode="r")
-    assert store.metadata.zarr_format == 3
+    shard = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train" / f"{shard_of('1', 'train')}.zarr"),
+                            mode="r")
+    assert shard.metadata.zarr_format == 3
+    store = shard[str(shard.attrs["image_ids"].index("1"))]
+    assert store.attrs["image_id"] == "1"
     assert store["X"].shape[0] == store["y"].shape[0] <= 1500
     assert store["X"].shape[1] == len(store.attrs["feature_names"])
     assert "lm_dx_67" in store.attrs["feature_names"] and "atlas_nose" in store.attrs["feature_names"]
@@ -61,9 +71,17 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert load_model(fasseg_run / "results/models/fasseg/default/hgb.joblib").label_atlas.ids == atlas.ids
     merged = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train.zarr"), mode="r")
     assert merged["X"].shape[0] == 3 * 1500
-    lm = (fasseg_run / "results/landmarks/fasseg/test/1.txt").read_text().splitlines()
+    lm = (fasseg_run / "results/landmarks/fasseg/test" / shard_of("1", "test") / "1.txt").read_text().splitlines()
     assert lm[0] == "68" and len(lm) == 69
-    for rule in ("extract_features", "label_atlas", "train_rf", "segment_images", "evaluate"):
+    from faceseg.probability_store import read_probability_shard
+
+    attrs, stored = read_probability_shard(
+        fasseg_run / "results/probabilities/fasseg/default/hgb" / f"{shard_of('1', 'test')}.zarr")
+    assert attrs["stride"] == 4 and stored[0].proba().shape[2] == 6
+    decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
+    assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5
+    for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_rf", "segment_images", "decide_labels",
+                 "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
 
@@ -150,11 +168,56 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     mlp_before = mlp_model.stat().st_mtime_ns
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     # grey-loc sets its own n_estimators, so only the default experiment's forest reruns.
-    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_images": 2, "evaluate": 1, "plot_confusion": 1,
-                                        "plot_overlays": 1, "plot_feature_importance": 1, "plot_iou_by_class": 1,
-                                        "summarise": 1, "all": 1}
+    # The 2 test images lie in one shard.
+    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_images": 1, "decide_labels": 1, "evaluate": 1,
+                                        "plot_confusion": 1, "plot_overlays": 1, "plot_feature_importance": 1,
+                                        "plot_iou_by_class": 1, "summarise": 1, "all": 1}
     snakemake(fasseg_run)
     assert mlp_model.stat().st_mtime_ns == mlp_before
+    assert planned_jobs(fasseg_run) == {}
+
+
+def test_decision_parameter_change_reruns_only_the_decisions(fasseg_run, fasseg_root):
+    """smooth_sigma, prior_correction and class_bias: no feature, training or probability job reruns."""
+    before = {p: p.stat().st_mtime_ns for folder in ("models", "features", "probabilities", "landmarks")
+              for p in (fasseg_run / "results" / folder).rglob("*") if p.is_file() and p.suffix != ".json"}
+    metrics = fasseg_run / "results/reports/fasseg/default/mlp/metrics.json"
+    old = json.loads(metrics.read_text())
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={
+        "rf": {"n_estimators": 12, "class_bias": {"eyes": 0.8}},
+        "mlp": {"smooth_sigma": 1.5, "prior_correction": 0.3}})
+    # rf: both experiments' forests take the bias; mlp: the default experiment's.
+    assert planned_jobs(fasseg_run) == {"decision_settings": 3, "decide_labels": 3, "evaluate": 3,
+                                        "plot_confusion": 3, "plot_overlays": 3, "plot_iou_by_class": 1,
+                                        "summarise": 1, "all": 1}
+    snakemake(fasseg_run)
+    after = {p: p.stat().st_mtime_ns for p in before}
+    assert after == before, "a model, feature store or probability store was rewritten"
+    new = json.loads(metrics.read_text())
+    assert new["confusion_matrix"] != old["confusion_matrix"], "the new decision parameters were not applied"
+    assert json.loads((fasseg_run / "results/models/fasseg/default/mlp.decision.json").read_text())[
+        "smooth_sigma"] == 1.5
+    assert planned_jobs(fasseg_run) == {}
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
+    snakemake(fasseg_run)
+    assert metrics.read_text() == (fasseg_run / "first_metrics_mlp.json").read_text(), "back to the first figures"
+
+
+def test_an_added_training_image_reruns_only_its_shard(fasseg_run, fasseg_root):
+    # The fourth training image by name, 12, lies in the other shard than 1, 10 and 11.
+    assert shard_of("12", "train") != shard_of("1", "train") == shard_of("10", "train") == shard_of("11", "train")
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
+                 max_images={"train": 4})
+    out = snakemake(fasseg_run, "-n").stdout
+    planned = set(re.findall(r"(?:local)?rule (?:extract_features|detect_landmarks):\n(?:    .*\n)*?    output: (\S+)", out))
+    new_shard = shard_of("12", "train")
+    # grey-loc: only the new shard. default: its label atlas (first and last training image) now
+    # includes 12, so both of its shards are described anew.
+    assert planned == {f"results/landmarks/fasseg/train/{new_shard}",
+                       f"results/features/fasseg/grey-loc/train/{new_shard}.zarr",
+                       f"results/features/fasseg/default/train/{new_shard}.zarr",
+                       f"results/features/fasseg/default/train/{shard_of('1', 'train')}.zarr"}, planned
+    write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     assert planned_jobs(fasseg_run) == {}
 
 
@@ -162,9 +225,9 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
                  experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
     assert planned_jobs(fasseg_run) == {
-        "extract_features": 3, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
-        "segment_images": 6, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3, "plot_feature_importance": 1,
-        "plot_iou_by_class": 1, "summarise": 1, "all": 1,
+        "extract_features": 1, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
+        "segment_images": 3, "decide_labels": 3, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3,
+        "plot_feature_importance": 1, "plot_iou_by_class": 1, "summarise": 1, "all": 1,
     }
 
 
@@ -178,8 +241,10 @@ def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
             "background", "skin", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose",
             "upper_lip", "inner_mouth", "lower_lip", "hair"]
         assert metrics["mean_f1_foreground"] is not None
-    store = zarr.open_group(str(tmp_path / "results/features/lapa/default/train/train_0000.zarr"), mode="r")
-    assert "lm_dy_105" in store.attrs["feature_names"]
+    shard = zarr.open_group(str(tmp_path / "results/features/lapa/default/train"
+                                / f"{shard_of('train_0000', 'train', 'lapa')}.zarr"), mode="r")
+    assert "train_0000" in shard.attrs["image_ids"]
+    assert "lm_dy_105" in shard["0"].attrs["feature_names"]
     assert not (tmp_path / "results/landmarks").exists(), "annotated landmarks are used as they are"
 
 
@@ -193,10 +258,11 @@ def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):
     metrics = json.loads((tmp_path / "results/reports/lapa/default/rf/metrics.json").read_text())
     assert metrics["n_images"] == 2 and metrics["skipped"] == []
     assert metrics["per_class"]["hair"]["iou"] > 0.3
-    lm = (tmp_path / "results/landmarks/lapa/train/face_1.txt").read_text().splitlines()
+    shard = shard_of("face_1", "train", "lapa")
+    lm = (tmp_path / "results/landmarks/lapa/train" / shard / "face_1.txt").read_text().splitlines()
     assert lm[0] == "68"
-    store = zarr.open_group(str(tmp_path / "results/features/lapa/default/train/face_1.zarr"), mode="r")
-    names = store.attrs["feature_names"]
+    store = zarr.open_group(str(tmp_path / "results/features/lapa/default/train" / f"{shard}.zarr"), mode="r")
+    names = store["0"].attrs["feature_names"]
     assert "lm_dy_67" in names and "lm_dx_68" not in names  # the 68 detected points, not LaPa's 106
 
 
@@ -237,28 +303,50 @@ def test_bad_configuration_is_refused_before_any_job(tmp_path, fasseg_root, case
     assert not (tmp_path / "results").exists(), f"{case}: outputs were written"
 
 
-def test_bad_image_fails_its_job_only(tmp_path, fasseg_root):
-    """A truncated training image: its job fails naming the file; with --keep-going the others complete."""
+def _fasseg_copy(tmp_path, fasseg_root, counts=(("Train", 3), ("Test", 4))):
     import shutil
 
     root = tmp_path / "fasseg"
-    for split, n in (("Train", 3), ("Test", 2)):
+    for split, n in counts:
         for sub in ("RGB", "Labels"):
             (root / "V1" / f"{split}_{sub}").mkdir(parents=True)
             for i in range(1, n + 1):
                 shutil.copy(fasseg_root / "V1" / f"{split}_{sub}" / f"{i}.png", root / "V1" / f"{split}_{sub}")
-    bad = root / "V1" / "Train_RGB" / "2.png"
-    bad.write_bytes(bad.read_bytes()[:2000])
-    write_config(tmp_path, fasseg_root=str(root), models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
-    proc = snakemake(tmp_path, "--keep-going", check=False)
-    assert proc.returncode != 0
-    features = tmp_path / "results/features/fasseg/default/train"
-    assert (features / "1.zarr").is_dir() and (features / "3.zarr").is_dir()
-    assert not (features / "2.zarr").exists()
-    assert not list(features.glob(".*tmp*")), "no temporary store left behind"
-    assert (tmp_path / "results/landmarks/fasseg/test/2.txt").is_file(), "test images are processed too"
-    log = (tmp_path / "logs/detect_landmarks/fasseg/train/2.log").read_text()
-    assert f"{bad}: not a readable image" in log
+    return root
+
+
+def test_a_truncated_image_fails_only_itself(tmp_path, fasseg_root):
+    """A truncated training and a truncated test image: each is skipped with its reason, the others all scored."""
+    root = _fasseg_copy(tmp_path, fasseg_root)
+    bad_train = root / "V1" / "Train_RGB" / "2.png"
+    bad_test = root / "V1" / "Test_RGB" / "3.png"
+    for bad in (bad_train, bad_test):
+        bad.write_bytes(bad.read_bytes()[:2000])
+    write_config(tmp_path, fasseg_root=str(root), models={"mlp": {"enabled": False}, "hgb": {"enabled": False}},
+                 max_images={"train": None, "test": None}, shards={"fasseg": {"train": 1, "test": 1}})
+    snakemake(tmp_path)
+    for name in ("default", "grey-loc"):
+        metrics = json.loads((tmp_path / "results/reports/fasseg" / name / "rf/metrics.json").read_text())
+        assert metrics["n_images"] == 3, "the other test images of the shard are all scored"
+        assert [s["image_id"] for s in metrics["skipped"]] == ["3"]
+        assert f"{bad_test}: not a readable image" in metrics["skipped"][0]["reason"]
+        from faceseg.models import load_model
+
+        model = load_model(tmp_path / "results/models/fasseg" / name / "rf.joblib")
+        assert model.info["training_images"] == ["1", "3"]
+        assert [s["image_id"] for s in model.info["skipped_training_images"]] == ["2"]
+        assert f"{bad_train}: not a readable image" in model.info["skipped_training_images"][0]["reason"]
+    summary = (tmp_path / "results/reports/fasseg/summary.md").read_text()
+    assert "## Skipped evaluation images (1)" in summary and f"{bad_test}: not a readable image" in summary
+    import csv
+
+    with open(tmp_path / "results/reports/fasseg/summary.csv") as fh:
+        assert {r["n_skipped"] for r in csv.DictReader(fh) if r["source"] == "this run"} == {"1"}
+    log = (tmp_path / "logs/segment_images/fasseg/default/rf/shard0000.log").read_text()
+    assert f"{bad_test}: not a readable image" in log
+    log = (tmp_path / "logs/extract_features/fasseg/default/train/shard0000.log").read_text()
+    assert f"{bad_train}: not a readable image" in log
+    assert not list((tmp_path / "results").rglob(".*.tmp-*")), "temporary outputs left behind"
 
 
 def _kill_when(workdir, marker_glob, timeout=300):

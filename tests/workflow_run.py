@@ -1,6 +1,5 @@
 """Helpers for tests that run the workflow with Snakemake: a tiny configuration and the command line."""
 
-import copy
 import re
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import sys
 import yaml
 
 from conftest import REPO
+from faceseg.config import deep_update
 
 MODELS = ("rf", "hgb", "mlp")
 
@@ -45,13 +45,6 @@ TINY = {
                 "device": "cpu"},
     },
 }
-
-
-def deep_update(base, extra):
-    out = copy.deepcopy(base)
-    for k, v in extra.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def write_config(workdir, **overrides):

@@ -446,6 +446,32 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
+def _workflow_bench(args) -> int:
+    from faceseg import workflow_bench
+
+    results = {}
+    if args.job_overhead:
+        results["job_overhead"] = workflow_bench.job_overhead(args.job_overhead)
+        print(f"per-shard rules of {args.job_overhead}: summed job wall time against the compute inside the jobs")
+        print(workflow_bench.format_overhead(results["job_overhead"]))
+        if args.estimate_lapa:
+            results["lapa_estimate"] = workflow_bench.estimate_full_lapa(args.job_overhead, args.estimate_lapa)
+            print("estimated full LaPa run of the default configuration:", json.dumps(results["lapa_estimate"]))
+    if args.lapa_scale:
+        with tempfile.TemporaryDirectory(prefix="faceseg-lapa-bench-") as tmp:
+            work = args.work or Path(tmp)
+            counts = None
+            if args.lapa_dry_images:
+                total = sum(workflow_bench.LAPA_SPLITS.values())
+                counts = {k: max(1, round(v * args.lapa_dry_images / total))
+                          for k, v in workflow_bench.LAPA_SPLITS.items()}
+            results["lapa_scale"] = workflow_bench.run_lapa_scale(work, tuple(args.lapa_runs), dry_counts=counts)
+        print(workflow_bench.format_lapa_scale(results["lapa_scale"]))
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceseg.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--fasseg", type=Path, help="FASSEG folder holding V1/ (e.g. ../shared/data/fasseg)")
@@ -457,11 +483,26 @@ def main(argv=None) -> int:
                         help="numbers of generated 0.25 MP images for the scaling stage")
     parser.add_argument("--quick", action="store_true",
                         help="a few images and tiny models: checks that the benchmark runs; the figures mean nothing")
+    scale = parser.add_argument_group("the workflow at LaPa's scale (instead of the stages above)")
+    scale.add_argument("--lapa-scale", action="store_true",
+                       help="generate LaPa layouts; time a dry run of the default configuration on 22,168 images "
+                            "and real runs on --lapa-runs training images")
+    scale.add_argument("--lapa-runs", type=int, nargs="*", default=[200, 2000], metavar="N",
+                       help="training images of the real runs (default: 200 2000)")
+    scale.add_argument("--lapa-dry-images", type=int, default=None, metavar="N",
+                       help="images of the dry run's layout, split as LaPa's (default: LaPa's 22,168)")
+    scale.add_argument("--job-overhead", type=Path, metavar="RUN_DIR",
+                       help="a finished run's folder: per-shard rules' summed job time against their compute")
+    scale.add_argument("--estimate-lapa", type=float, metavar="SIZE_RATIO", default=None,
+                       help="with --job-overhead on a default FASSEG V1 run: the time of a full LaPa run on 64 "
+                            "cores, for LaPa images SIZE_RATIO times FASSEG's 0.19 MP")
     parser.add_argument("--run-stage", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_stage:
         _run_job(args.run_stage)
         return 0
+    if args.job_overhead or args.lapa_scale:
+        return _workflow_bench(args)
     if args.fasseg is None or not (args.fasseg / "V1").is_dir():
         parser.error(f"--fasseg must name a FASSEG folder holding V1/, got {args.fasseg}")
     with tempfile.TemporaryDirectory(prefix="faceseg-bench-") as tmp:

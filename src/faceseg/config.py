@@ -14,6 +14,14 @@ DOWNLOADED_FASSEG = "resources/fasseg"
 DETECTED_LANDMARKS = 68
 
 
+def deep_update(base: dict, extra: dict) -> dict:
+    """A copy of ``base`` with ``extra`` merged in, nested mappings key by key."""
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def apply_dataset_settings(config: dict) -> dict:
     """Put ``dataset_settings.<dataset>`` into ``config`` in place (and return it).
 

@@ -217,21 +217,23 @@ def _atlas_for(config, atlas):
 def read_label_atlas(dataset: str, split: str, images, n_landmarks: int | None = None):
     """The label atlas of ``images``: ``(image_id, image_path, label_path, landmark_path)`` each.
 
-    An image without a face (no-face landmark file) is left out, with a warning.
+    An image without a face, or whose files cannot be used, is left out, with a warning.
     """
     spec = get_dataset(dataset)
 
     def entries():
         for image_id, image_path, label_path, landmark_path in images:
-            image = read_image(image_path)
-            if label_path is None:
-                raise InputError(f"{image_path}: no label image found for this atlas image")
             try:
+                image = read_image(image_path)
+                if label_path is None:
+                    raise InputError(f"{image_path}: no label image found for this atlas image")
+                labels = read_labels(spec, label_path, image.shape)
                 points = read_landmarks(landmark_path, image_shape=image.shape, n_points=n_landmarks)
-            except NoFaceError as exc:
+            except InputError as exc:  # no face, or a bad file: the atlas is made of the others
                 log.warning("%s: left out of the label atlas: %s", image_id, exc)
-                points = None
-            yield image_id, read_labels(spec, label_path, image.shape), points
+                yield image_id, None, None
+                continue
+            yield image_id, labels, points
 
     return build_label_atlas(split, entries(), spec.class_names)
 

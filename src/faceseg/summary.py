@@ -95,7 +95,8 @@ def summary_rows(metrics_list: list[dict], class_names) -> list[dict]:
         for variant, s in variants:
             row = {"experiment": m["experiment"], "model": m["model"], "variant": variant or "as configured",
                    "source": "this run", "pixel_accuracy": s["pixel_accuracy"], "mean_iou": s["mean_iou"],
-                   "mean_f1": s["mean_f1"], "n_images": m["n_images"]}
+                   "mean_f1": s["mean_f1"], "n_images": m["n_images"],
+                   "n_skipped": len(m.get("skipped") or [])}
             for name in class_names:
                 row[f"iou_{name}"] = s["per_class"][name]["iou"]
                 row[f"f1_{name}"] = s["per_class"][name]["f1"]
@@ -132,7 +133,8 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     class_names = metrics_list[0]["class_names"]
     ours = summary_rows(metrics_list, class_names)
     theirs = published_rows(dataset_tag, class_names)
-    columns = (["experiment", "model", "variant", "source", "n_images", "pixel_accuracy", "mean_iou", "mean_f1"]
+    columns = (["experiment", "model", "variant", "source", "n_images", "n_skipped", "pixel_accuracy", "mean_iou",
+                "mean_f1"]
                + [f"iou_{c}" for c in class_names] + [f"f1_{c}" for c in class_names]
                + [f"{k}_{end}" for k in INTERVAL_KEYS for end in ("low", "high")])
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
@@ -167,6 +169,14 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     for r in ours:
         lines.append(f"| {r['experiment']} | {_model_label(r)} | " + " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
                      + " |")
+    skipped = {(s["image_id"], s["reason"]) for m in metrics_list for s in m.get("skipped") or []}
+    if skipped:
+        # Unreadable files and faces not found: not scored by any run that lists them.
+        lines += ["", f"## Skipped evaluation images ({len({i for i, _ in skipped})})", ""]
+        for image_id, reason in sorted(skipped):
+            runs = [f"{m['experiment']} / {m['model']}" for m in metrics_list
+                    if any(s["image_id"] == image_id and s["reason"] == reason for s in m.get("skipped") or [])]
+            lines.append(f"- {image_id} ({', '.join(runs)}): {reason}")
     if descriptions:
         lines += ["", "## Experiments", ""]
         lines += [f"- **{name}**: {text}" for name, text in descriptions.items() if text]

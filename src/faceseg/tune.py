@@ -211,7 +211,7 @@ def cross_validate(
             group = open_store(merged)
             model = TRAINERS[model_kind](group, model_params, threads=threads, info={"dataset": dataset})
             model.label_atlas = atlas
-            weights = {a: (model.class_weights if a is None else prior_weights(group, a)) for a in prior_grid}
+            weights = {a: (model.class_weights if a is None else prior_weights(group.attrs, a)) for a in prior_grid}
             for rec, f in zip(records, folds):
                 if f != k:
                     continue

@@ -195,14 +195,19 @@ def prediction_parts(dataset, experiment_name, model):
 
 
 def prediction_files(dataset, experiment_name, model, kind):
-    """{image id: path} of one kind of prediction output (labels, colour, confusion) inside the shard folders."""
+    """{image id: path} of one kind of prediction output (labels, colour, confusion) inside the shard folders.
+
+    In the split's listing order, whatever the sharding: the bootstrap
+    intervals resample the images in this order.
+    """
     from faceseg.steps import PREDICTION_LAYOUT
 
+    split = config["eval_split"]
+    shards(split)
     folder = f"results/predictions/{dataset}/{experiment_name}/{model}"
     return {
-        image: f"{folder}/{shard}/{PREDICTION_LAYOUT[kind].format(image=image)}"
-        for shard, ids in shards(config["eval_split"]).items()
-        for image in ids
+        image: f"{folder}/{_shard_of(split)[image]}/{PREDICTION_LAYOUT[kind].format(image=image)}"
+        for image in records(split)
     }
 
 
