@@ -103,6 +103,14 @@ def decision_path(model_path) -> Path:
     return model_path.with_name(f"{model_path.stem}.decision.json")
 
 
+def read_decision(path, kind: str) -> dict:
+    """The decision parameters in ``path`` (written by :func:`faceseg.steps.write_decision`), validated."""
+    try:
+        return check_decision(kind, json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a decision parameter file ({exc})") from None
+
+
 #: Rows per predict_proba call of the tree ensembles (measured on FASSEG features, 248 columns).
 TREE_ROW_BLOCK = {"rf": 8192, "hgb": 2048}
 
@@ -330,11 +338,7 @@ def load_model(path) -> PixelClassifier:
     decision = decision_path(path)
     if decision.is_file() and "class_pixel_counts" in model.info:
         # The workflow fits a model without its decision parameters and writes them beside it.
-        try:
-            settings = json.loads(decision.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{decision}: not a decision parameter file ({exc})") from None
-        model = model.with_decision(settings)
+        model = model.with_decision(read_decision(decision, model.kind))
         model.source = str(path)
     return model
 

@@ -29,7 +29,15 @@ from faceseg.io import (
 )
 from faceseg.logutil import ShardTimer, progress
 from faceseg.metrics import bootstrap_intervals, confusion_matrix, scores, write_reports
-from faceseg.models import DECISION_DEFAULTS, TRAINERS, bias_vector, check_decision, load_model, prior_weights
+from faceseg.models import (
+    DECISION_DEFAULTS,
+    TRAINERS,
+    bias_vector,
+    check_decision,
+    load_model,
+    prior_weights,
+    read_decision,
+)
 from faceseg.probability_store import probability_shard_writer, read_probability_shard
 from faceseg.sampling import balanced_sample, image_rng
 from faceseg.segment import (
@@ -321,13 +329,6 @@ def write_decision(kind: str, params: dict, out_path) -> None:
     decision = check_decision(kind, params)
     with atomic_output(out_path) as tmp:
         Path(tmp).write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
-
-
-def read_decision(path, kind: str) -> dict:
-    try:
-        return check_decision(kind, json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a decision parameter file ({exc})") from None
 
 
 def _evaluation_model(model_path, dataset: str):
