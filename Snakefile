@@ -1,6 +1,8 @@
 # faceseg: per-pixel face parsing, from dataset images to per-class IoU reports.
 # The rules live in workflow/rules/, the logic in src/faceseg/.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from faceseg.config import resolve_config
 
 min_version("9.0")
 
@@ -8,7 +10,8 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Schema validation (src/faceseg/config.schema.yaml), every model's defaults, the dataset's settings.
+resolve_config(config)
 
 
 report: "workflow/report/workflow.rst"

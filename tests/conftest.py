@@ -36,7 +36,8 @@ def tiny_model(tmp_path_factory, fasseg_root):
     Laid out as the workflow does (results/models/fasseg/tiny/rf.joblib), with
     the per-image stores it was trained from.
     """
-    from faceseg import steps
+    from faceseg.steps import extraction, training
+    from faceseg.steps import landmarks as landmark_steps
 
     root = tmp_path_factory.mktemp("tiny_model")
     features = {"colour": {"spaces": ["rgb", "lab"], "mean_sizes": [9]}, "location": {},
@@ -45,14 +46,15 @@ def tiny_model(tmp_path_factory, fasseg_root):
     for image_id in ("1", "2", "3", "4"):
         image = fasseg_root / "V1" / "Train_RGB" / f"{image_id}.png"
         lm = root / f"{image_id}.txt"
-        steps.detect_landmarks(image, lm)
+        landmark_steps.detect_landmarks(image, lm)
         store = root / "stores" / f"{image_id}.zarr"
-        steps.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
+        extraction.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
                                         store, features, {"samples_per_image": 2000, "seed": 0}, lm, 68)
         stores.append(store)
-    steps.merge_training_features(stores, root / "train.zarr")
+    extraction.merge_training_features(stores, root / "train.zarr")
     model = root / "results" / "models" / "fasseg" / "tiny" / "rf.joblib"
     model.parent.mkdir(parents=True)
-    steps.train_model("rf", root / "train.zarr", model, {"n_estimators": 20, "seed": 0},
-                      info={"dataset": "fasseg", "experiment": "tiny"})
+    training.train_model("rf", root / "train.zarr", model,
+                         {"n_estimators": 20, "seed": 0, "prior_correction": 1.0, "smooth_sigma": 0},
+                         info={"dataset": "fasseg", "experiment": "tiny"})
     return model

@@ -151,14 +151,14 @@ def test_experiment_features_fill_in_the_dataset_classes():
 @pytest.fixture(scope="module")
 def fasseg_atlas_images(tmp_path_factory, fasseg_root):
     """``(image_id, image, labels, landmarks)`` of V1 training images 1-3, landmarks detected by dlib."""
-    from faceseg import steps
+    from faceseg.steps import landmarks as landmark_steps
 
     folder = tmp_path_factory.mktemp("atlas_landmarks")
     v1 = fasseg_root / "V1"
     entries = []
     for image_id in ("1", "2", "3"):
         lm = folder / f"{image_id}.txt"
-        steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
+        landmark_steps.detect_landmarks(v1 / "Train_RGB" / f"{image_id}.png", lm)
         entries.append((image_id, v1 / "Train_RGB" / f"{image_id}.png", v1 / "Train_Labels" / f"{image_id}.png", lm))
     return entries
 
@@ -167,16 +167,19 @@ def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_atl
     """An atlas image's training features equal those from an atlas built without it (real FASSEG, detected landmarks)."""
     import zarr
 
-    from faceseg import steps
+    from faceseg.steps import extraction
+    from faceseg.steps import label_atlas as atlas_steps
+
+
 
     entries = fasseg_atlas_images
-    steps.build_atlas("fasseg", "train", entries, tmp_path / "all.npz", 68)
-    steps.build_atlas("fasseg", "train", entries[1:], tmp_path / "others.npz", 68)
+    atlas_steps.build_atlas("fasseg", "train", entries, tmp_path / "all.npz", 68)
+    atlas_steps.build_atlas("fasseg", "train", entries[1:], tmp_path / "others.npz", 68)
     config = {"location": {}, "label_atlas": {"classes": ["background", "skin", "hair", "eyes", "nose", "mouth"]}}
     sampling = {"samples_per_image": 600, "seed": 0}
     image_id, image, labels, lm = entries[0]
     for name in ("all", "others"):
-        steps.extract_training_features("fasseg", image_id, image, labels, tmp_path / f"{name}.zarr", config,
+        extraction.extract_training_features("fasseg", image_id, image, labels, tmp_path / f"{name}.zarr", config,
                                         sampling, lm, 68, atlas=tmp_path / f"{name}.npz", split="train")
     x_all = zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["X"][:]
     x_others = zarr.open_group(str(tmp_path / "others.zarr"), mode="r")["X"][:]
@@ -192,24 +195,25 @@ def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root, fasseg_atl
     """A forest on location + label_atlas: `faceseg info` names the atlas images, `faceseg segment` uses them."""
     from test_cli import faceseg
 
-    from faceseg import steps
     from faceseg.datasets import FASSEG, read_labels
     from faceseg.metrics import confusion_matrix, scores
     from faceseg.models import load_model
+    from faceseg.steps import extraction, training
+    from faceseg.steps import label_atlas as atlas_steps
 
     v1 = fasseg_root / "V1"
     entries = fasseg_atlas_images
-    steps.build_atlas("fasseg", "train", entries, tmp_path / "atlas.npz", 68)
+    atlas_steps.build_atlas("fasseg", "train", entries, tmp_path / "atlas.npz", 68)
     config = {"location": {}, "label_atlas": {"classes": list(FASSEG.class_names)}}
     stores = []
     for image_id, image, labels, lm in entries:
         stores.append(tmp_path / f"{image_id}.zarr")
-        steps.extract_training_features("fasseg", image_id, image, labels, stores[-1], config,
+        extraction.extract_training_features("fasseg", image_id, image, labels, stores[-1], config,
                                         {"samples_per_image": 1500, "seed": 0}, lm, 68,
                                         atlas=tmp_path / "atlas.npz", split="train")
-    steps.merge_training_features(stores, tmp_path / "train.zarr")
+    extraction.merge_training_features(stores, tmp_path / "train.zarr")
     model_path = tmp_path / "rf.joblib"
-    steps.train_model("rf", tmp_path / "train.zarr", model_path, {"n_estimators": 10, "seed": 0},
+    training.train_model("rf", tmp_path / "train.zarr", model_path, {"n_estimators": 10, "seed": 0},
                       atlas_path=tmp_path / "atlas.npz", info={"dataset": "fasseg", "experiment": "atlas"})
     assert load_model(model_path).label_atlas.ids == ("1", "2", "3")
     info = faceseg("info", model_path)
@@ -222,4 +226,4 @@ def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root, fasseg_atl
     truth = read_labels(FASSEG, v1 / "Test_Labels" / "1.png")
     assert scores(confusion_matrix(truth, labels, 6), FASSEG.class_names)["pixel_accuracy"] > 0.7
     with pytest.raises(ValueError, match="includes label_atlas but no label atlas was given"):
-        steps.train_model("rf", tmp_path / "train.zarr", tmp_path / "no_atlas.joblib", {"n_estimators": 2})
+        training.train_model("rf", tmp_path / "train.zarr", tmp_path / "no_atlas.joblib", {"n_estimators": 2})

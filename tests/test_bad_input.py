@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceseg import steps
 from faceseg.io import InputError, write_landmarks
 from faceseg.models import FeatureMismatchError
+from faceseg.steps import extraction, segmentation, training
+from faceseg.steps import landmarks as landmark_steps
 
 FEATURES = {"colour": {"spaces": ["lab"]}, "location": {}, "landmarks": {}}
 SAMPLING = {"samples_per_image": 300, "seed": 0}
@@ -26,14 +27,14 @@ def example(tmp_path, fasseg_root):
     image = shutil.copy(fasseg_root / "V1" / "Train_RGB" / "1.png", src / "1.png")
     shutil.copy(fasseg_root / "V1" / "Train_Labels" / "1.png", src / "1_label.png")
     landmarks = src / "1.txt"
-    steps.detect_landmarks(image, landmarks)
+    landmark_steps.detect_landmarks(image, landmarks)
     out = tmp_path / "out"
     out.mkdir()
     return {"image": src / "1.png", "label": src / "1_label.png", "landmarks": landmarks, "out": out}
 
 
 def extract(ex, dataset="fasseg"):
-    steps.extract_training_features(dataset, "1", ex["image"], ex["label"], ex["out"] / "1.zarr", FEATURES, SAMPLING,
+    extraction.extract_training_features(dataset, "1", ex["image"], ex["label"], ex["out"] / "1.zarr", FEATURES, SAMPLING,
                                     ex["landmarks"], 68)
 
 
@@ -103,7 +104,7 @@ def test_no_face_found_is_a_skip_with_the_reason(example, tmp_path):
     """Detected mode: an image without a face is skipped, its reason kept; it is not an error."""
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(blank)
-    steps.detect_landmarks(blank, example["landmarks"], cnn_fallback=False)
+    landmark_steps.detect_landmarks(blank, example["landmarks"], cnn_fallback=False)
     assert "no face found" in example["landmarks"].read_text()
     extract(example)
     import zarr
@@ -115,13 +116,13 @@ def test_no_face_found_is_a_skip_with_the_reason(example, tmp_path):
 def test_model_asked_to_predict_on_other_features(example, tmp_path):
     """A 68-landmark model meets 106-point landmark files: refused before anything is written."""
     extract(example)
-    steps.merge_training_features([example["out"] / "1.zarr"], tmp_path / "train.zarr")
-    steps.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.joblib", {"n_estimators": 2})
+    extraction.merge_training_features([example["out"] / "1.zarr"], tmp_path / "train.zarr")
+    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.joblib", {"n_estimators": 2})
     lm106 = tmp_path / "106.txt"
     write_landmarks(lm106, np.full((106, 2), 50.0))
     pred = tmp_path / "pred"
     pred.mkdir()
     with pytest.raises(FeatureMismatchError, match=r"rf.joblib: rf model: features do not match .*unexpected \['lm_dx_68'"):
-        steps.segment_test_image(tmp_path / "rf.joblib", "fasseg", "1", example["image"], example["label"],
+        segmentation.segment_test_image(tmp_path / "rf.joblib", "fasseg", "1", example["image"], example["label"],
                                  pred / "1.png", pred / "1_colour.png", pred / "1.json", lm106, 106)
     assert list(pred.iterdir()) == []

@@ -24,8 +24,8 @@ def test_bench_quick_runs_and_writes_every_stage(tmp_path, fasseg_root):
         assert stages[key]["peak_rss_mb"] > 50 and stages[key]["wall_s"] > 0
     assert stages["merge_x10"]["rows"] == 10 * stages["merge"]["rows"]
     import yaml
-
     from conftest import REPO
+
     from faceseg.features import feature_names
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceseg.datasets import FASSEG, LAPA, decode_colour_labels, list_images, load_example, read_labels
+from faceseg.datasets import (
+    FASSEG,
+    LAPA,
+    decode_colour_labels,
+    list_images,
+    load_example,
+    read_labels,
+)
 from faceseg.io import InputError, read_image, read_landmarks
 
 

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from faceseg.io import InputError, NoFaceError, atomic_output, read_landmarks, write_landmarks
+from faceseg.io import (
+    InputError,
+    NoFaceError,
+    atomic_output,
+    read_landmarks,
+    write_landmarks,
+)
 
 
 def test_landmark_roundtrip(tmp_path):

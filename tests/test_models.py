@@ -1,9 +1,13 @@
+from functools import partial
+
 import numpy as np
 import pytest
 
 from faceseg.io import InputError
-from faceseg.models import FeatureMismatchError, load_model, train_gradient_boosting, train_mlp, train_random_forest
+from faceseg.models import MODEL_KINDS, FeatureMismatchError, load_model, train
 from faceseg.store import open_store, write_sample_store
+
+train_random_forest, train_gradient_boosting, train_mlp = (partial(train, kind) for kind in ("rf", "hgb", "mlp"))
 
 NAMES = ["f0", "f1", "f2", "f3"]
 
@@ -50,7 +54,7 @@ def test_training_is_deterministic(store):
 def test_forest_trees_on_a_bootstrap_fraction(store):
     group = store[0]
     half = train_random_forest(group, {"n_estimators": 3, "max_samples": 0.5, "seed": 1})
-    full = train_random_forest(group, {"n_estimators": 3, "seed": 1})
+    full = train_random_forest(group, {"n_estimators": 3, "max_samples": None, "seed": 1})
     assert half.estimator.max_samples == 0.5 and full.estimator.max_samples is None
     # Each tree's root holds the rows drawn for it (with repeats): half of the 3000, or all.
     assert [t.tree_.weighted_n_node_samples[0] for t in half.estimator.estimators_] == [1500] * 3
@@ -61,12 +65,12 @@ def test_mlp_numpy_forward_equals_the_torch_module(store):
     """Segmentation runs the MLP in NumPy (no PyTorch import); it must compute what the trained module does."""
     import torch
 
-    from faceseg.models import _build_mlp
+    from faceseg.models.mlp import build_mlp
 
     group, X, _ = store
     model = train_mlp(group, {"hidden": [16, 8], "dropout": 0.2, "epochs": 2, "seed": 0, "device": "cpu"})
     arch = model.estimator["arch"]
-    module = _build_mlp(arch["n_in"], arch["hidden"], arch["n_out"], arch["dropout"])
+    module = build_mlp(arch["n_in"], arch["hidden"], arch["n_out"], arch["dropout"])
     module.load_state_dict({k: torch.from_numpy(v) for k, v in model.estimator["state_dict"].items()})
     module.eval()
     with torch.inference_mode():
@@ -86,23 +90,23 @@ def test_refuses_mismatched_features(store):
         model.predict(X[:, :3])
 
 
-@pytest.mark.parametrize("train, params, message", [
-    (train_random_forest, {"n_estimators": 0}, r"models.rf.n_estimators must be a positive integer, got 0"),
-    (train_random_forest, {"trees": 5}, r"models.rf: unknown parameter\(s\) \['trees'\]"),
-    (train_random_forest, {"max_samples": 1.5}, r"models.rf.max_samples must be null or a fraction in \(0, 1\], got 1.5"),
-    (train_gradient_boosting, {"learning_rate": 0}, r"models.hgb.learning_rate must be a positive number, got 0"),
-    (train_mlp, {"hidden": []}, r"models.mlp.hidden must be a non-empty list"),
-    (train_mlp, {"lr": -1}, r"models.mlp.lr must be a positive number, got -1"),
-    (train_mlp, {"dropout": 1.5}, r"models.mlp.dropout must be in \[0, 1\), got 1.5"),
-    (train_mlp, {"device": "tpu"}, r"models.mlp.device must be"),
-    (train_random_forest, {"class_bias": [0.5]}, r"models.rf.class_bias must be null or a mapping of class name"),
-    (train_gradient_boosting, {"class_bias": {"a": 0}}, r"models.hgb.class_bias.a must be a positive number, got 0"),
-    (train_mlp, {"class_bias": {"eyes": 0.5}},
+@pytest.mark.parametrize("kind, params, message", [
+    ("rf", {"n_estimators": 0}, r"models.rf.n_estimators: 0 is less than the minimum of 1"),
+    ("rf", {"trees": 5}, r"models.rf: unknown parameter\(s\) \['trees'\]"),
+    ("rf", {"max_samples": 1.5}, r"models.rf.max_samples: 1.5 is greater than the maximum of 1"),
+    ("hgb", {"learning_rate": 0}, r"models.hgb.learning_rate: 0 is less than or equal to the minimum of 0"),
+    ("mlp", {"hidden": []}, r"models.mlp.hidden: \[\] (should be non-empty|is too short)"),
+    ("mlp", {"lr": -1}, r"models.mlp.lr: -1 is less than or equal to the minimum of 0"),
+    ("mlp", {"dropout": 1.5}, r"models.mlp.dropout: 1.5 is greater than or equal to the maximum of 1"),
+    ("mlp", {"device": "tpu"}, r"models.mlp.device: 'tpu' is not one of \['auto', 'cpu', 'cuda'\]"),
+    ("rf", {"class_bias": [0.5]}, r"models.rf.class_bias: \[0.5\] is not of type 'null', 'object'"),
+    ("hgb", {"class_bias": {"a": 0}}, r"models.hgb.class_bias: 0 is less than or equal to the minimum of 0"),
+    ("mlp", {"class_bias": {"eyes": 0.5}},
      r"models.mlp.class_bias: unknown class\(es\) \['eyes'\]; the classes are \['bg', 'a', 'b'\]"),
 ])
-def test_bad_parameters_are_named(store, train, params, message):
+def test_bad_parameters_are_named(store, kind, params, message):
     with pytest.raises(ValueError, match=message):
-        train(store[0], params)
+        train(kind, store[0], params)
 
 
 def test_load_rejects_other_files(tmp_path):
@@ -117,7 +121,7 @@ def test_load_rejects_other_files(tmp_path):
 
 
 def test_prior_weights_restore_pixel_frequencies(tmp_path):
-    from faceseg.models import apply_class_weights, prior_weights
+    from faceseg.decision import apply_class_weights, prior_weights
 
     attrs = {"feature_names": ["f"], "class_names": ["bg", "eye"], "feature_config": {}, "config_digest": "x",
              "class_pixel_counts": [900, 100], "class_sample_counts": [50, 50]}
@@ -136,35 +140,41 @@ def test_class_bias_is_saved_and_weighs_the_arg_max(tmp_path, store):
     from faceseg.segment import model_labels
 
     group, X, _ = store
-    plain = train_random_forest(group, {"n_estimators": 5, "seed": 0})
-    biased = train_random_forest(group, {"n_estimators": 5, "seed": 0, "class_bias": {"b": 0.25}})
+    plain = train_random_forest(group, {"n_estimators": 5, "seed": 0, "smooth_sigma": 0})
+    biased = train_random_forest(group, {"n_estimators": 5, "seed": 0, "smooth_sigma": 0, "class_bias": {"b": 0.25}})
     assert plain.decision_bias is None
     biased.save(tmp_path / "m.joblib")
     again = load_model(tmp_path / "m.joblib")
     np.testing.assert_array_equal(again.decision_bias, [1, 1, 0.25])
     proba = plain.predict_proba(X, NAMES)[None]  # a 1 x n "image"
     np.testing.assert_array_equal(again.predict_proba(X, NAMES), proba[0])  # the bias is not in the probabilities
-    base, weighed = model_labels(plain, proba, None)[0], model_labels(again, proba, None)[0]
+    base, weighed = model_labels(plain, proba)[0], model_labels(again, proba)[0]
     assert (weighed == 2).sum() < (base == 2).sum()  # class b needs 4x the evidence
     assert set(np.flatnonzero(weighed == 2)) <= set(np.flatnonzero(base == 2))
 
 
-def test_split_params_keeps_decisions_out_of_training():
-    from faceseg.models import DECISION_DEFAULTS, split_params
+def test_split_keeps_decisions_out_of_training_and_fills_every_default():
+    rf = MODEL_KINDS["rf"]
+    fit, decision = rf.split({"enabled": True, "n_estimators": 5, "seed": 1, "smooth_sigma": 2})
+    assert set(fit) == set(rf.fit_params) and set(decision) == set(rf.decision_params)
+    assert fit["n_estimators"] == 5 and fit["min_samples_leaf"] == rf.fit_params["min_samples_leaf"].default
+    assert decision == {"smooth_sigma": 2, "prior_correction": 0.25, "class_bias": None}
 
-    fit, decision = split_params({"enabled": True, "n_estimators": 5, "seed": 1, "smooth_sigma": 4,
-                                  "prior_correction": 0.25, "class_bias": None})
-    assert fit == {"n_estimators": 5, "seed": 1}
-    assert decision == {"smooth_sigma": 4, "prior_correction": 0.25, "class_bias": None}
-    assert set(decision) <= set(DECISION_DEFAULTS)
+
+def test_every_kind_has_one_table_of_defaults_that_the_schema_accepts():
+    from jsonschema import Draft202012Validator
+
+    for kind in MODEL_KINDS.values():
+        assert not set(kind.fit_params) & set(kind.decision_params)
+        Draft202012Validator(kind.schema()).validate(kind.defaults())
+        assert kind.split(kind.defaults()) == (kind.resolve_fit({}), kind.resolve_decision({}))
 
 
 def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
     """The workflow trains without decision parameters and writes them beside the model; loading applies them."""
     import json
 
-    from faceseg.models import decision_path, prior_weights
-    from faceseg.steps import write_decision
+    from faceseg.decision import decision_path, prior_weights, write_decision
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 4)).astype(np.float32)
@@ -172,19 +182,20 @@ def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
     attrs = {"feature_names": NAMES, "class_names": ["bg", "a"], "feature_config": {"location": {}},
              "config_digest": "x", "class_pixel_counts": [900, 100], "class_sample_counts": [200, 200]}
     write_sample_store(tmp_path / "s.zarr", X, y, np.zeros((400, 2)), attrs)
-    from faceseg.steps import train_model
+    from faceseg.steps.training import train_model
 
     train_model("rf", tmp_path / "s.zarr", tmp_path / "rf.joblib", {"n_estimators": 3})
     plain = load_model(tmp_path / "rf.joblib")
-    assert plain.params["smooth_sigma"] == 0 and plain.params["prior_correction"] == 1.0
+    defaults = MODEL_KINDS["rf"].resolve_decision({})
+    assert {k: plain.params[k] for k in defaults} == defaults
     write_decision("rf", {"smooth_sigma": 3, "prior_correction": 0.5, "class_bias": {"a": 0.7}},
                    decision_path(tmp_path / "rf.joblib"))
-    assert json.loads((tmp_path / "rf.decision.json").read_text())["guided_radius"] == 0  # defaults filled in
+    assert set(json.loads((tmp_path / "rf.decision.json").read_text())) == set(defaults)
     model = load_model(tmp_path / "rf.joblib")
     assert model.params["smooth_sigma"] == 3 and model.params["n_estimators"] == 3
     np.testing.assert_allclose(model.class_weights, prior_weights(attrs, 0.5))
     np.testing.assert_allclose(model.decision_bias, [1.0, 0.7])
-    with pytest.raises(ValueError, match=r"models.rf.smooth_sigma must be a number >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"models.rf.smooth_sigma: -1 is less than the minimum of 0"):
         write_decision("rf", {"smooth_sigma": -1}, tmp_path / "bad.json")
-    with pytest.raises(ValueError, match=r"unknown decision parameter\(s\) \['n_estimators'\]"):
+    with pytest.raises(ValueError, match=r"models.rf: unknown parameter\(s\) \['n_estimators'\]"):
         write_decision("rf", {"n_estimators": 3}, tmp_path / "bad.json")

@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceseg import plots, steps
+from faceseg import plots
 from faceseg.datasets import FASSEG, read_labels
 from faceseg.io import write_png
 from faceseg.metrics import confusion_matrix
+from faceseg.steps.figures import (
+    plot_confusion,
+    plot_feature_importance,
+    plot_iou_comparison,
+    plot_overlays,
+)
+from faceseg.steps.scoring import evaluate, rank_images_by_iou
 
 
 def _confusion_file(path, image_id, truth, pred):
@@ -45,7 +52,7 @@ def predicted(folder):
 
 def test_images_are_ranked_by_mean_iou(predictions):
     _, _, confusions = predictions
-    ranked = steps.rank_images_by_iou(confusions, FASSEG.class_names)
+    ranked = rank_images_by_iou(confusions, FASSEG.class_names)
     assert [image_id for image_id, _ in ranked] == ["1", "2", "3"]  # the skipped image is left out
     assert ranked[0][1] == 1.0 and ranked[1][1] > ranked[2][1]
 
@@ -53,20 +60,20 @@ def test_images_are_ranked_by_mean_iou(predictions):
 def test_overlays_show_the_best_and_the_worst(predictions):
     folder, images, confusions = predictions
     out = folder / "overlays"
-    written = steps.plot_overlays(confusions, predicted(folder), images, out, "fasseg", 1, "t")
+    written = plot_overlays(confusions, predicted(folder), images, out, "fasseg", 1, "t")
     assert written == ["best_1_1.png", "worst_1_3.png"]
     assert sorted(p.name for p in out.iterdir()) == written
     picture = Image.open(out / "best_1_1.png")
     assert picture.width > 2 * picture.height  # four portrait panels side by side
     # asking for more than there are: each image once
-    written = steps.plot_overlays(confusions, predicted(folder), images, folder / "all", "fasseg", 5, "t")
+    written = plot_overlays(confusions, predicted(folder), images, folder / "all", "fasseg", 5, "t")
     assert written == ["best_1_1.png", "best_2_2.png", "best_3_3.png"]
 
 
 def test_overlay_count_is_validated(predictions):
     folder, images, confusions = predictions
     with pytest.raises(ValueError, match="report.overlays must be a positive integer, got 0"):
-        steps.plot_overlays(confusions, predicted(folder), images, folder / "o", "fasseg", 0, "t")
+        plot_overlays(confusions, predicted(folder), images, folder / "o", "fasseg", 0, "t")
     assert not (folder / "o").exists()
 
 
@@ -81,11 +88,11 @@ def test_importance_sums_over_feature_groups(tiny_model):
 
 def test_figures_are_written(tmp_path, tiny_model, predictions):
     folder, _, confusions = predictions
-    metrics = steps.evaluate(confusions, tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.md", "fasseg",
+    metrics = evaluate(confusions, tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.md", "fasseg",
                              info={"dataset": "fasseg", "experiment": "e", "model": "rf"})
-    steps.plot_confusion(tmp_path / "m.json", tmp_path / "confusion.png")
-    steps.plot_iou_comparison([tmp_path / "m.json"], tmp_path / "iou.png", "fasseg")
-    steps.plot_feature_importance(tiny_model, tmp_path / "importance.png")
+    plot_confusion(tmp_path / "m.json", tmp_path / "confusion.png")
+    plot_iou_comparison([tmp_path / "m.json"], tmp_path / "iou.png", "fasseg")
+    plot_feature_importance(tiny_model, tmp_path / "importance.png")
     for name in ("confusion.png", "iou.png", "importance.png"):
         with Image.open(tmp_path / name) as picture:
             assert picture.format == "PNG" and min(picture.size) > 200

@@ -14,12 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from faceseg.shards import assign_shards
-
 from conftest import REPO
 from slurm_cluster import LocalSlurm, unavailable_reason
 from workflow_run import MODELS, TINY, snakemake, write_config
+
+from faceseg.shards import assign_shards
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
@@ -83,9 +82,9 @@ def slurm_run(cluster, tmp_path_factory, fasseg_root):
 
 def images(split):
     """The first IMAGES[split] image ids of a FASSEG V1 split, as the workflow lists them."""
-    from faceseg.datasets import list_images
-
     from conftest import FASSEG
+
+    from faceseg.datasets import list_images
 
     return [r.image_id for r in list_images("fasseg", FASSEG, split, "V1")[: IMAGES[split]]]
 
@@ -134,7 +133,8 @@ def test_cancelled_job_then_rerun_gives_the_same_metrics(cluster, slurm_run, loc
             assert time.monotonic() < deadline, "the training job never started running"
             queue = subprocess.run(["squeue", "-h", "-o", "%i %T %k"], capture_output=True, text=True).stdout
             for job_id, state, comment in (line.split(maxsplit=2) for line in queue.splitlines()):
-                if state == "RUNNING" and comment.startswith("rule_train_rf"):
+                # The plugin's comment: rule_<rule>_wildcards_<values joined by _> (dataset, experiment, model).
+                if state == "RUNNING" and comment.startswith("rule_train_model") and comment.endswith("_rf"):
                     subprocess.run(["scancel", job_id], check=True)
                     cancelled = job_id
             time.sleep(0.2)
@@ -149,5 +149,7 @@ def test_cancelled_job_then_rerun_gives_the_same_metrics(cluster, slurm_run, loc
     assert not (workdir / "results/models/fasseg/default/rf.joblib").exists()
     rerun, output = run_slurm(workdir)
     assert rerun.returncode == 0, output[-6000:]
-    assert any("train_rf" in log for _, log in submissions(output)), "the rerun did not train the forest"
+    # SLURM logs lie under <rule>/<wildcard values joined by _>/.
+    assert any("train_model" in log and "default_rf" in log for _, log in submissions(output)), \
+        "the rerun did not train the forest"
     assert metrics(workdir) == metrics(local_run[0])

@@ -7,9 +7,11 @@ import pytest
 import zarr
 from PIL import Image
 
-from faceseg import steps
+from faceseg.decision import write_decision
 from faceseg.io import InputError, write_landmarks
 from faceseg.segment import NOT_SEGMENTED
+from faceseg.steps import extraction, scoring, segmentation, training
+from faceseg.steps import landmarks as landmark_steps
 
 FEATURES = {"colour": {"spaces": ["lab"]}, "location": {}, "landmarks": {}}
 SAMPLING = {"samples_per_image": 300, "seed": 0}
@@ -23,21 +25,21 @@ def trained(tmp_path_factory, fasseg_root):
     for image_id in ("1", "2"):
         image = fasseg_root / "V1" / "Train_RGB" / f"{image_id}.png"
         lm = tmp / f"{image_id}.txt"
-        steps.detect_landmarks(image, lm)
+        landmark_steps.detect_landmarks(image, lm)
         store = tmp / f"{image_id}.zarr"
-        steps.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
+        extraction.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
                                         store, FEATURES, SAMPLING, lm, 68)
         stores.append(store)
     # a third training image whose landmark file says no face was found
     nolm = tmp / "3.txt"
     write_landmarks(nolm, None, "no face found by the dlib HOG and CNN detectors")
     skipped_store = tmp / "3.zarr"
-    steps.extract_training_features("fasseg", "3", fasseg_root / "V1" / "Train_RGB" / "3.png",
+    extraction.extract_training_features("fasseg", "3", fasseg_root / "V1" / "Train_RGB" / "3.png",
                                     fasseg_root / "V1" / "Train_Labels" / "3.png", skipped_store, FEATURES,
                                     SAMPLING, nolm, 68)
     stores.append(skipped_store)
-    steps.merge_training_features(stores, tmp / "train.zarr")
-    steps.train_model("rf", tmp / "train.zarr", tmp / "rf.joblib", {"n_estimators": 5}, info={"dataset": "fasseg"})
+    extraction.merge_training_features(stores, tmp / "train.zarr")
+    training.train_model("rf", tmp / "train.zarr", tmp / "rf.joblib", {"n_estimators": 5}, info={"dataset": "fasseg"})
     return tmp
 
 
@@ -59,15 +61,15 @@ def test_test_image_without_face_is_reported_and_others_scored(trained, fasseg_r
         if lm:
             write_landmarks(lm_path, None, f"{image}: no face found by the dlib HOG and CNN detectors")
         else:
-            steps.detect_landmarks(image, lm_path)
+            landmark_steps.detect_landmarks(image, lm_path)
         out = {k: tmp_path / f"{image_id}.{k}" for k in ("labels.png", "colour.png", "json")}
-        steps.segment_test_image(trained / "rf.joblib", "fasseg", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
+        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
                                  out["labels.png"], out["colour.png"], out["json"], lm_path, 68)
         confusions.append(out["json"])
     skipped_labels = np.asarray(Image.open(tmp_path / "2.labels.png"))
     assert (skipped_labels == NOT_SEGMENTED).all()
     assert json.loads((tmp_path / "2.json").read_text())["confusion"] is None
-    metrics = steps.evaluate(confusions, tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
+    metrics = scoring.evaluate(confusions, tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
     assert metrics["n_images"] == 1
     assert metrics["skipped"][0]["image_id"] == "2" and "no face found" in metrics["skipped"][0]["reason"]
     assert "## Skipped images (1)" in (tmp_path / "m.md").read_text()
@@ -79,7 +81,7 @@ def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):
     lm = tmp_path / "bad.txt"
     write_landmarks(lm, np.full((5, 2), 100.0))
     with pytest.raises(InputError, match=r"bad.txt: expected 68 landmarks, the file declares 5"):
-        steps.extract_training_features("fasseg", "1", fasseg_root / "V1" / "Train_RGB" / "1.png",
+        extraction.extract_training_features("fasseg", "1", fasseg_root / "V1" / "Train_RGB" / "1.png",
                                         fasseg_root / "V1" / "Train_Labels" / "1.png", tmp_path / "x.zarr",
                                         FEATURES, SAMPLING, lm, 68)
     assert not (tmp_path / "x.zarr").exists()
@@ -88,7 +90,7 @@ def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):
 def test_model_of_another_dataset_is_refused(trained, fasseg_root, tmp_path):
     image = fasseg_root / "V1" / "Test_RGB" / "1.png"
     with pytest.raises(ValueError, match=r"rf.joblib: the model's classes .* are not those of lapa"):
-        steps.segment_test_image(trained / "rf.joblib", "lapa", "1", image, None, tmp_path / "l.png",
+        segmentation.segment_test_image(trained / "rf.joblib", "lapa", "1", image, None, tmp_path / "l.png",
                                  tmp_path / "c.png", tmp_path / "c.json")
     assert list(tmp_path.iterdir()) == []
 
@@ -98,16 +100,16 @@ def _shard_items(fasseg_root, tmp_path, image_ids):
     for image_id in image_ids:
         image = fasseg_root / "V1" / "Test_RGB" / f"{image_id}.png"
         lm = tmp_path / f"{image_id}.txt"
-        steps.detect_landmarks(image, lm)
+        landmark_steps.detect_landmarks(image, lm)
         items.append({"image_id": image_id, "image": image, "landmarks": lm,
                       "labels": fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png"})
     return items
 
 
 def _segment_and_decide(trained, items, tmp_path, decision, stride=1):
-    steps.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=stride)
-    steps.write_decision("rf", decision, tmp_path / "rf.decision.json")
-    steps.decide_shard(tmp_path / "proba.zarr", tmp_path / "rf.decision.json", "fasseg", items, tmp_path / "shard")
+    segmentation.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=stride)
+    write_decision("rf", decision, tmp_path / "rf.decision.json")
+    segmentation.decide_shard(tmp_path / "proba.zarr", tmp_path / "rf.decision.json", "fasseg", items, tmp_path / "shard")
     return tmp_path / "shard"
 
 
@@ -126,7 +128,7 @@ def test_a_shard_through_its_probability_store_equals_its_images_segmented_one_b
     model = load_model(trained / "rf.joblib").with_decision(decision)
     for item in items:
         one = tmp_path / "one"
-        steps.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"], item["labels"],
+        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"], item["labels"],
                                  one / "l.png", one / "c.png", one / "c.json", item["landmarks"], 68, stride=stride,
                                  model=model)
         assert np.array_equal(np.asarray(Image.open(one / "l.png")),
@@ -139,7 +141,7 @@ def test_probability_store_holds_the_grid_posteriors(trained, fasseg_root, tmp_p
     from faceseg.probability_store import read_probability_shard
 
     items = _shard_items(fasseg_root, tmp_path, ("1",))
-    steps.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=4)
+    segmentation.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=4)
     attrs, images = read_probability_shard(tmp_path / "proba.zarr")
     h, w = Image.open(items[0]["image"]).size[::-1]
     proba = images[0].proba()
@@ -169,7 +171,7 @@ def test_a_bad_image_is_skipped_with_its_reason_and_the_others_are_scored(traine
     assert records["1"]["confusion"] and records["3"]["confusion"]
     assert records["2"]["confusion"] is None and f"{bad}: not a readable image" in records["2"]["skipped"]
     assert not (shard / "labels" / "2.png").exists()
-    metrics = steps.evaluate([shard / "confusion" / f"{i}.json" for i in ("1", "2", "3")], tmp_path / "m.json",
+    metrics = scoring.evaluate([shard / "confusion" / f"{i}.json" for i in ("1", "2", "3")], tmp_path / "m.json",
                              tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
     assert metrics["n_images"] == 2 and metrics["skipped"][0]["image_id"] == "2"
     assert "not a readable image" in (tmp_path / "m.md").read_text()

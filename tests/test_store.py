@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from faceseg.io import InputError
-from faceseg.store import column_moments, iter_minibatches, merge_stores, open_store, read_rows, write_sample_store
+from faceseg.store import (
+    column_moments,
+    iter_minibatches,
+    merge_stores,
+    open_store,
+    read_rows,
+    write_sample_store,
+)
 
 
 def attrs(names, image_id, digest="d1", skipped=None):

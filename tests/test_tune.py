@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceseg.class_bias import fit_class_bias
 from faceseg.config import split_records
 from faceseg.metrics import scores
 from faceseg.tune import (
     cross_validate,
-    fit_class_bias,
     fold_of,
     main,
     paired_difference,

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 from workflow_run import MODELS, TINY, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +79,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert attrs["stride"] == 4 and stored[0].proba().shape[2] == 6
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
     assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5
-    for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_rf", "segment_images", "decide_labels",
+    for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images", "decide_labels",
                  "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
@@ -169,7 +168,7 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     # grey-loc sets its own n_estimators, so only the default experiment's forest reruns.
     # The 2 test images lie in one shard.
-    assert planned_jobs(fasseg_run) == {"train_rf": 1, "segment_images": 1, "decide_labels": 1, "evaluate": 1,
+    assert planned_jobs(fasseg_run) == {"train_model": 1, "segment_images": 1, "decide_labels": 1, "evaluate": 1,
                                         "plot_confusion": 1, "plot_overlays": 1, "plot_feature_importance": 1,
                                         "plot_iou_by_class": 1, "summarise": 1, "all": 1}
     snakemake(fasseg_run)
@@ -225,7 +224,7 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
                  experiments={"default": {"features": {"hog": {"cell_sizes": [8]}}}})
     assert planned_jobs(fasseg_run) == {
-        "extract_features": 1, "merge_features": 1, "train_rf": 1, "train_hgb": 1, "train_mlp": 1,
+        "extract_features": 1, "merge_features": 1, "train_model": 3,
         "segment_images": 3, "decide_labels": 3, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3,
         "plot_feature_importance": 1, "plot_iou_by_class": 1, "summarise": 1, "all": 1,
     }
@@ -372,7 +371,7 @@ def _kill_when(workdir, marker_glob, timeout=300):
 @pytest.mark.parametrize("stage, marker, unfinished", [
     ("feature extraction", "logs/extract_features/fasseg/default/train/*.log",
      "results/features/fasseg/default/train.zarr"),
-    ("training", "logs/train_mlp/fasseg/default.log", "results/models/fasseg/default/mlp.joblib"),
+    ("training", "logs/train_model/fasseg/default/mlp.log", "results/models/fasseg/default/mlp.joblib"),
 ])
 def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_path, stage, marker, unfinished):
     write_config(tmp_path, fasseg_root=str(fasseg_root))

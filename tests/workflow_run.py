@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import yaml
-
 from conftest import REPO
+
 from faceseg.config import deep_update
 
 MODELS = ("rf", "hgb", "mlp")

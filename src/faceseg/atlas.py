@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from faceseg.io import InputError, atomic_output
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class LabelAtlas:
         # them together.
         targets = self.landmarks.transpose(1, 0, 2).reshape(self.n_landmarks, -1)
         try:
-            from scipy.interpolate import RBFInterpolator  # here: 0.6 s of imports that most jobs need not pay
+            from scipy.interpolate import (
+                RBFInterpolator,  # here: 0.6 s of imports that most jobs need not pay
+            )
 
             splines = RBFInterpolator(landmarks, targets, kernel="thin_plate_spline", degree=1)
         except (np.linalg.LinAlgError, ValueError) as exc:

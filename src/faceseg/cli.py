@@ -14,12 +14,13 @@ from pathlib import Path
 
 from faceseg.io import InputError, NoFaceError
 from faceseg.models import FeatureMismatchError
+from faceseg.paths import metrics_of_model
 
 
 def _segment(args) -> int:
     from faceseg.landmarks import LandmarkDetector
     from faceseg.models import load_model
-    from faceseg.steps import segment_photo
+    from faceseg.photo import segment_photo
 
     model = load_model(args.model)
     if args.landmarks and len(args.landmarks) != len(args.photos):
@@ -79,19 +80,11 @@ def model_summary(model, metrics_path=None) -> dict:
     return summary
 
 
-def _metrics_beside(model_path: Path):
-    """results/models/D/E/K.joblib -> results/reports/D/E/K/metrics.json, where the workflow writes it."""
-    parts = model_path.resolve().parts
-    if len(parts) >= 4 and parts[-4] == "models":
-        return Path(*parts[:-4], "reports", parts[-3], parts[-2], model_path.stem, "metrics.json")
-    return None
-
-
 def _info(args) -> int:
     from faceseg.models import load_model
 
     model = load_model(args.model)
-    summary = model_summary(model, args.metrics or _metrics_beside(Path(args.model)))
+    summary = model_summary(model, args.metrics or metrics_of_model(args.model))
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -128,6 +121,35 @@ def _info(args) -> int:
     return 0
 
 
+def _params(args) -> int:
+    from faceseg.models import MODEL_KINDS
+
+    unknown = [name for name in args.kinds if name not in MODEL_KINDS]
+    if unknown:
+        raise InputError(f"unknown model kind(s) {unknown}; the kinds are {list(MODEL_KINDS)}")
+    for name in args.kinds or list(MODEL_KINDS):
+        kind = MODEL_KINDS[name]
+        print(f"{name}: {kind.description} (trained unless configured otherwise: {str(kind.enabled).lower()})")
+        for title, table in (("fit", kind.fit_params), ("decision", kind.decision_params)):
+            for param, spec in table.items():
+                print(f"  {param:18s} {json.dumps(spec.default):12s} {title:8s}  {spec.doc}")
+        print()
+    return 0
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceseg", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--output", "-o", default="faceseg_out", help="folder for the label and overlay PNGs")
     seg.add_argument("--landmarks", nargs="+", metavar="FILE",
                      help="landmark files (LaPa format), one per photo; default: detect with dlib")
-    seg.add_argument("--tile-size", type=int, default=256, help="tile side for the features (bounds memory)")
-    seg.add_argument("--threads", type=int, default=1)
-    seg.add_argument("--upsample", type=int, default=1, help="dlib: upsample the photo this often to find small faces")
+    seg.add_argument("--tile-size", type=_int_at_least(16), default=256,
+                     help="tile side for the features, >= 16 (bounds memory)")
+    seg.add_argument("--threads", type=_int_at_least(1), default=1)
+    seg.add_argument("--upsample", type=int, choices=range(4), default=1,
+                     help="dlib: upsample the photo this often to find small faces")
     seg.add_argument("--no-cnn", action="store_true", help="dlib: do not fall back to the CNN face detector")
     seg.add_argument("--no-reframe", action="store_true",
                      help="segment the photo as it is, instead of cropping and resizing it so that the face sits "
@@ -153,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all-features", action="store_true", help="list every feature name")
     info.add_argument("--json", action="store_true", help="print everything as JSON")
     info.set_defaults(run=_info)
+
+    from faceseg.models import MODEL_NAMES
+
+    params = sub.add_parser("params", help="every model parameter, its default and what it does")
+    params.add_argument("kinds", nargs="*", metavar="KIND",
+                        help=f"model kinds to list ({', '.join(MODEL_NAMES)}; default: all)")
+    params.set_defaults(run=_params)
     return parser
 
 
@@ -160,7 +191,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (InputError, FeatureMismatchError, ValueError) as exc:
+    # Bad input (a file, a model that does not fit the photo): a message, exit 2. Any other
+    # exception is a bug and keeps its traceback.
+    except (InputError, FeatureMismatchError) as exc:
         print(f"faceseg {args.command}: {exc}", file=sys.stderr)
         return 2
 

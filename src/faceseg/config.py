@@ -1,17 +1,109 @@
-"""Readings of the workflow configuration shared by the Snakemake rules and the tools."""
+"""The workflow configuration: one loader, and the readings of it the rules and the tools share.
+
+:func:`resolve_config` is the one place a configuration is checked and
+completed: the JSON schema (``src/faceseg/config.schema.yaml``, with each
+model kind's parameter table put in from :mod:`faceseg.models`), every model's
+defaults, the dataset's settings (``dataset_settings``), every experiment's
+feature and model parameters. The Snakefile calls it on Snakemake's
+``config``; the tools (``faceseg.tune``, ``faceseg.bench``) call
+:func:`load_config`.
+"""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from faceseg import features
 from faceseg.datasets import fasseg_person, get_dataset, list_images
+from faceseg.models import MODEL_KINDS, MODEL_NAMES
 
-MODEL_NAMES = ("rf", "hgb", "mlp")
+#: The schema of a configuration file (model parameters come from the model registry).
+SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
 
 #: Where download_fasseg puts the repository when no fasseg_root is configured.
 DOWNLOADED_FASSEG = "resources/fasseg"
 #: Points per landmark file when landmarks are detected (dlib's 68-point model).
 DETECTED_LANDMARKS = 68
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run; the message names the key and the value."""
+
+
+def schema() -> dict:
+    """The configuration's JSON schema, with the parameter table of every registered model kind."""
+    out = yaml.safe_load(SCHEMA.read_text())
+    out["$defs"]["models"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: kind.schema() for name, kind in MODEL_KINDS.items()},
+    }
+    return out
+
+
+def _check_schema(config: dict) -> None:
+    error = best_match(Draft202012Validator(schema()).iter_errors(config))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "the configuration"
+        raise ConfigError(f"{where}: {error.message}")
+
+
+def resolve_config(config: dict) -> dict:
+    """Check ``config`` and complete it in place (and return it); :class:`ConfigError` when it cannot run.
+
+    After it, ``config["models"]`` holds every parameter of every model kind
+    (its table's defaults under the configuration's values, then
+    ``dataset_settings``), so no default is read anywhere else.
+    """
+    _check_schema(config)
+    given = config.get("models") or {}
+    config["models"] = {name: {**kind.defaults(), **copy.deepcopy(given.get(name) or {})}
+                        for name, kind in MODEL_KINDS.items()}
+    apply_dataset_settings(config)
+    try:
+        for name in config["run_experiments"]:
+            if name not in config["experiments"]:
+                raise ConfigError(f"run_experiments names unknown experiment {name!r}; "
+                                  f"defined experiments: {sorted(config['experiments'])}")
+        for name in config["experiments"]:
+            features.resolve_config(experiment_features(config, name))
+            trained = experiment_models(config, name)
+            for model, params in trained.items():
+                MODEL_KINDS[model].split(params)
+            if name in config["run_experiments"] and not trained:
+                raise ConfigError(f"experiment {name!r} trains no model: set models.<{'|'.join(MODEL_NAMES)}>"
+                                  f".enabled (or experiments.{name}.models.<model>.enabled) to true")
+        holdout_persons(config)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return config
+
+
+def load_config(path="config.yaml", overrides: dict | None = None) -> dict:
+    """The configuration in ``path`` with ``overrides`` merged in key by key, resolved (:func:`resolve_config`)."""
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    return resolve_config(deep_update(config, overrides or {}))
+
+
+def assignment(text: str) -> dict:
+    """``a.b.c=value`` (the value read as YAML) as a nested override ``{"a": {"b": {"c": value}}}``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"an override takes key.path=value, got {text!r}")
+    out: dict = yaml.safe_load(value)
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
 
 
 def deep_update(base: dict, extra: dict) -> dict:

@@ -104,10 +104,6 @@ def _by_stem(folder: Path | None) -> dict[str, Path]:
     return found
 
 
-def fasseg_split_dir(root, version: str, split: str) -> Path:
-    return Path(root) / version / f"{split.capitalize()}_RGB"
-
-
 def list_fasseg(root, version: str, split: str) -> list[ImageRecord]:
     """List the images of a FASSEG split (``train`` or ``test``) of ``version``."""
     if split not in FASSEG.splits:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,40 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.
     if truth.size and (truth.max() >= n_classes or pred.max() >= n_classes):
         raise ValueError(f"class index outside 0..{n_classes - 1}")
     return np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+@dataclass
+class ConfusionRecord:
+    """One evaluation image's outcome: its confusion matrix, or why it was skipped.
+
+    ``confusion_per_pixel``: the same before the spatial smoothing (None when
+    the model does not smooth). The decide_labels rule writes one per image as
+    JSON; the reports, the summary and the overlays read them back.
+    """
+
+    image_id: str
+    model: str
+    skipped: str | None = None
+    confusion: np.ndarray | None = None
+    confusion_per_pixel: np.ndarray | None = None
+
+    def write(self, path) -> None:
+        record = {"image_id": self.image_id, "model": self.model, "skipped": self.skipped,
+                  "confusion": None if self.confusion is None else np.asarray(self.confusion).tolist()}
+        if self.confusion_per_pixel is not None:
+            record["confusion_per_pixel"] = np.asarray(self.confusion_per_pixel).tolist()
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text(json.dumps(record) + "\n")
+
+    @classmethod
+    def read(cls, path) -> "ConfusionRecord":
+        try:
+            record = json.loads(Path(path).read_text())
+            matrices = {k: None if record.get(k) is None else np.asarray(record[k], np.int64)
+                        for k in ("confusion", "confusion_per_pixel")}
+            return cls(record["image_id"], record["model"], record["skipped"], **matrices)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a per-image confusion record ({exc})") from None
 
 
 def _ratio(num, den):

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from faceseg.decision import apply_class_weights, labels_from_proba
 from faceseg.features import compute_features_tile, feature_names, resolve_config
-from faceseg.models import PixelClassifier, apply_class_weights
+from faceseg.models import PixelClassifier
 
 #: Label value of pixels that were not segmented (image skipped: no face found).
 NOT_SEGMENTED = 255
@@ -39,7 +40,7 @@ def predict_proba_image(
 def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None) -> np.ndarray:
     """Full-resolution probabilities from class-balanced grid posteriors (what a segmentation job stores).
 
-    The prior correction (``class_weights``, see :func:`~faceseg.models.prior_weights`)
+    The prior correction (``class_weights``, see :func:`~faceseg.decision.prior_weights`)
     is applied on the grid, then the grid is interpolated: the same order,
     and so the same numbers, as :func:`predict_proba_image` with the prior.
     """
@@ -113,72 +114,6 @@ def upsample_grid(grid: np.ndarray, stride: int, shape) -> np.ndarray:
     return out
 
 
-def guided_filter(guide: np.ndarray, proba: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Edge-preserving smoothing of each probability map, guided by a grey image.
-
-    He, Sun, Tang, "Guided image filtering" (ECCV 2010): inside each window
-    the output is a linear function of the guide, so class boundaries follow
-    the image's edges. ``guide`` is ``(H, W)`` float32 in [0, 1].
-    """
-    size = (2 * radius + 1, 2 * radius + 1)
-
-    def box(a):
-        return cv2.boxFilter(a, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_i = box(guide)
-    var_i = box(guide * guide) - mean_i * mean_i
-    out = np.empty_like(proba)
-    for k in range(proba.shape[-1]):
-        p = proba[..., k]
-        mean_p = box(p)
-        a = (box(guide * p) - mean_i * mean_p) / (var_i + eps)
-        b = mean_p - a * mean_i
-        out[..., k] = box(a) * guide + box(b)
-    return out
-
-
-def decision_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
-                   guided_eps: float = 0.01) -> np.ndarray:
-    """Class probabilities after the spatial post-processing (``proba`` itself when there is none).
-
-    ``smooth_sigma`` (px) applies a Gaussian: a pixel takes the class most
-    probable in its neighbourhood, which removes isolated errors.
-    ``guided_radius`` > 0 then applies a guided filter with the image as guide,
-    so boundaries snap to image edges.
-    """
-    if smooth_sigma < 0:
-        raise ValueError(f"smooth_sigma must be >= 0, got {smooth_sigma!r}")
-    if smooth_sigma > 0:
-        proba = np.stack(
-            [cv2.GaussianBlur(proba[..., k], (0, 0), smooth_sigma, borderType=cv2.BORDER_REFLECT)
-             for k in range(proba.shape[-1])],
-            axis=-1,
-        )
-    if guided_radius > 0:
-        if image is None:
-            raise ValueError("guided_radius > 0 needs the image as guide")
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        proba = guided_filter(grey, np.ascontiguousarray(proba, dtype=np.float32), int(guided_radius), guided_eps)
-    return proba
-
-
-def biased_argmax(proba: np.ndarray, class_bias=None) -> np.ndarray:
-    """Arg-max over the last axis of ``proba`` weighed by the per-class factors ``class_bias`` (None: 1)."""
-    if class_bias is not None:
-        proba = proba * np.asarray(class_bias, dtype=np.float32)
-    return proba.argmax(axis=-1).astype(np.uint8)
-
-
-def labels_from_proba(proba: np.ndarray, smooth_sigma: float = 0.0, image=None, guided_radius: int = 0,
-                      guided_eps: float = 0.01, class_bias=None) -> np.ndarray:
-    """Arg-max labels, after the spatial post-processing of :func:`decision_proba`.
-
-    ``class_bias`` (one factor per class) weighs the post-processed
-    probabilities before the arg-max: below 1 a class needs more evidence.
-    """
-    return biased_argmax(decision_proba(proba, smooth_sigma, image, guided_radius, guided_eps), class_bias)
-
-
 def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1,
                   progress=None, stride: int = 1) -> np.ndarray:
     """Label every pixel of ``image``: ``(H, W)`` uint8 class indices.
@@ -186,14 +121,12 @@ def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int 
     Uses the model's ``smooth_sigma`` (0: plain per-pixel arg-max).
     """
     proba = predict_proba_image(model, image, landmarks, tile_size, threads, progress, stride=stride)
-    return model_labels(model, proba, image)
+    return model_labels(model, proba)
 
 
-def model_labels(model: PixelClassifier, proba: np.ndarray, image) -> np.ndarray:
-    """Labels from probabilities with the model's own decision parameters (smoothing, guided filter, bias)."""
-    return labels_from_proba(proba, model.params.get("smooth_sigma", 0.0), image,
-                             model.params.get("guided_radius", 0), model.params.get("guided_eps", 0.01),
-                             model.decision_bias)
+def model_labels(model: PixelClassifier, proba: np.ndarray) -> np.ndarray:
+    """Labels from prior-corrected probabilities with the model's own smoothing and class bias."""
+    return labels_from_proba(proba, model.decision["smooth_sigma"], model.decision_bias)
 
 
 def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:

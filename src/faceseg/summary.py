@@ -18,7 +18,7 @@ import numpy as np
 
 from faceseg.datasets import fasseg_pose
 from faceseg.io import atomic_output
-from faceseg.metrics import scores
+from faceseg.metrics import ConfusionRecord, scores
 
 
 @dataclass(frozen=True)
@@ -209,12 +209,12 @@ def pose_scores(confusion_paths, class_names) -> dict[str, dict]:
     totals: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
     for path in confusion_paths:
-        record = json.loads(Path(path).read_text())
-        if record["confusion"] is None:
+        record = ConfusionRecord.read(path)
+        if record.confusion is None:
             continue
-        pose = fasseg_pose(record["image_id"]) or "all"
+        pose = fasseg_pose(record.image_id) or "all"
         totals.setdefault(pose, np.zeros((n, n), np.int64))
-        totals[pose] += np.asarray(record["confusion"], np.int64)
+        totals[pose] += record.confusion
         counts[pose] = counts.get(pose, 0) + 1
     out = {}
     for pose in sorted(totals, key=_pose_key):

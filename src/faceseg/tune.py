@@ -27,29 +27,33 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from faceseg import features
+from faceseg import features, paths
 from faceseg.atlas import choose_atlas_ids
+from faceseg.class_bias import bias_report
 from faceseg.config import (
+    assignment,
+    dataset_tag,
+    deep_update,
     experiment_features,
     landmark_source,
+    load_config,
     model_settings,
+    shard_count,
     split_records,
 )
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
+from faceseg.decision import biased_argmax, prior_weights, smoothed
 from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
-from faceseg.models import TRAINERS, apply_class_weights, prior_weights
-from faceseg.segment import biased_argmax, decision_proba, predict_proba_image
-from faceseg.steps import (
-    detect_landmarks,
-    extract_training_features,
-    landmarks_if_needed,
-    read_label_atlas,
-)
+from faceseg.models import MODEL_KINDS, train
+from faceseg.segment import predict_proba_grid, proba_from_grid
+from faceseg.shards import assign_shards
+from faceseg.steps.extraction import extract_training_features
+from faceseg.steps.label_atlas import read_label_atlas
+from faceseg.steps.landmarks import detect_landmarks, landmarks_if_needed
 from faceseg.store import merge_stores, open_store
 
 log = logging.getLogger(__name__)
@@ -63,78 +67,6 @@ def fold_of(n_images: int, n_folds: int, seed: int = 0) -> np.ndarray:
     folds = np.empty(n_images, dtype=int)
     folds[order] = np.arange(n_images) % n_folds
     return folds
-
-
-#: Factors tried for each class by :func:`fit_class_bias`: 1/8 to 8 in quarter octaves.
-BIAS_FACTORS = tuple(float(f) for f in 2.0 ** np.arange(-3, 3.01, 0.25))
-
-
-def _mean_iou(proba: np.ndarray, labels: np.ndarray, bias: np.ndarray, n_classes: int) -> float:
-    cm = confusion_matrix(labels, biased_argmax(proba, bias), n_classes)
-    return scores(cm, [str(c) for c in range(n_classes)])["mean_iou"]
-
-
-def fit_class_bias(proba: np.ndarray, labels: np.ndarray, n_classes: int, factors=BIAS_FACTORS,
-                   sweeps: int = 3) -> np.ndarray:
-    """Per-class arg-max factors that maximise the mean IoU of ``labels``.
-
-    ``proba`` ``(n, n_classes)``: post-processed probabilities of held-out
-    pixels; ``labels`` ``(n,)`` their classes. Coordinate ascent: each class
-    in turn takes the factor in ``factors`` that scores best with the others
-    fixed, for up to ``sweeps`` passes. The first class keeps 1 (only ratios
-    change the arg-max). Ties keep the current factor, so a class that
-    gains nothing stays at 1.
-    """
-    proba = np.asarray(proba, dtype=np.float32)
-    labels = np.asarray(labels)
-    if proba.ndim != 2 or proba.shape != (len(labels), n_classes):
-        raise ValueError(f"proba must be (n, {n_classes}) for {len(labels)} labels, got {proba.shape}")
-    bias = np.ones(n_classes, dtype=np.float32)
-    best = _mean_iou(proba, labels, bias, n_classes)
-    for _ in range(sweeps):
-        changed = False
-        for c in range(1, n_classes):
-            for factor in factors:
-                trial = bias.copy()
-                trial[c] = factor
-                score = _mean_iou(proba, labels, trial, n_classes)
-                if score > best + 1e-9:
-                    best, bias, changed = score, trial, True
-        if not changed:
-            break
-    return bias
-
-
-def _bias_report(parts: list, spec, n_folds: int) -> dict:
-    """Class bias fitted on every held-out image, and its cross-fitted score.
-
-    ``parts``: one ``(fold, proba rows, labels)`` per scored image. The
-    cross-fitted score applies to each fold the bias fitted on the other
-    folds' images, so it estimates what the fitted bias does on new images.
-    """
-    n = spec.n_classes
-    proba = np.concatenate([p for _, p, _ in parts])
-    labels = np.concatenate([y for _, _, y in parts])
-    bias = fit_class_bias(proba, labels, n)
-    before = np.zeros((n, n), np.int64)
-    crossed = np.zeros((n, n), np.int64)
-    for k in range(n_folds):
-        train = [(p, y) for f, p, y in parts if f != k]
-        test = [(p, y) for f, p, y in parts if f == k]
-        if not train or not test:
-            continue
-        fold_bias = fit_class_bias(np.concatenate([p for p, _ in train]), np.concatenate([y for _, y in train]), n)
-        for p, y in test:
-            before += confusion_matrix(y, biased_argmax(p), n)
-            crossed += confusion_matrix(y, biased_argmax(p, fold_bias), n)
-
-    def brief(cm):
-        s = scores(cm, spec.class_names)
-        return {"pixel_accuracy": round(s["pixel_accuracy"], 4), "mean_iou": round(s["mean_iou"], 4),
-                "iou": {name: None if v["iou"] is None else round(v["iou"], 4) for name, v in s["per_class"].items()}}
-
-    return {"class_bias": {name: round(float(b), 4) for name, b in zip(spec.class_names, bias) if b != 1},
-            "before": brief(before), "cross_fitted": brief(crossed)}
 
 
 def cross_validate(
@@ -151,7 +83,6 @@ def cross_validate(
     stride: int = 1,
     prior_grid=(None,),
     sigma_grid=(None,),
-    guided_grid=(None,),
     stride_grid=(None,),
     workdir=None,
     fit_bias: bool = False,
@@ -161,10 +92,11 @@ def cross_validate(
     """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
 
     The decision parameters applied after the model (``prior_correction``,
-    ``smooth_sigma``, ``guided_radius``) and the segmentation stride are scored
-    for every combination of ``prior_grid`` x ``sigma_grid`` x ``guided_grid``
-    x ``stride_grid`` from the same trained fold models (None: the model's own
-    value, or ``stride``). Returns one result per combination.
+    ``smooth_sigma``) and the segmentation stride are scored for every
+    combination of ``prior_grid`` x ``sigma_grid`` x ``stride_grid`` from the
+    same trained fold models (None: the model's own value, or ``stride``),
+    through the workflow's own decision chain (:mod:`faceseg.decision`).
+    Returns one result per combination.
 
     Each result also holds ``folds``: the pixel accuracy and mean IoU of
     each fold's held-out images alone, so a difference between settings can
@@ -180,7 +112,7 @@ def cross_validate(
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
     strides = [stride if t is None else int(t) for t in stride_grid]
-    grid = [(a, s, r, t) for a in prior_grid for s in sigma_grid for r in guided_grid for t in strides]
+    grid = [(a, s, t) for a in prior_grid for s in sigma_grid for t in strides]
     totals = {pair: np.zeros((n_folds, spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     held_out = {pair: [] for pair in grid}  # (fold, proba rows, labels) per image, for fit_bias
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -209,7 +141,7 @@ def cross_validate(
             merged = Path(tmp) / f"fold{k}.zarr"
             merge_stores(fold_stores, merged)
             group = open_store(merged)
-            model = TRAINERS[model_kind](group, model_params, threads=threads, info={"dataset": dataset})
+            model = train(model_kind, group, model_params, threads=threads, info={"dataset": dataset})
             model.label_atlas = atlas
             weights = {a: (model.class_weights if a is None else prior_weights(group.attrs, a)) for a in prior_grid}
             for rec, f in zip(records, folds):
@@ -222,32 +154,30 @@ def cross_validate(
                                                     n_landmarks)
                 except NoFaceError:
                     continue
-                raws = {t: predict_proba_image(model, image, landmarks, tile_size, threads, apply_prior=False,
+                # As segment_images stores them: class-balanced posteriors on the stride grid.
+                grids = {t: predict_proba_grid(model, image, landmarks, tile_size, threads, apply_prior=False,
                                                stride=t) for t in strides}
-                for a, s, r, t in grid:
-                    raw = raws[t]
-                    proba = raw if weights[a] is None else apply_class_weights(raw, weights[a])
-                    sigma = model.params["smooth_sigma"] if s is None else s
-                    radius = model.params["guided_radius"] if r is None else int(r)
-                    processed = decision_proba(proba, sigma, image, radius, model.params["guided_eps"])
+                for a, s, t in grid:
+                    proba = proba_from_grid(grids[t], t, image.shape[:2], weights[a])
+                    processed = smoothed(proba, model.decision["smooth_sigma"] if s is None else s)
                     pred = biased_argmax(processed, model.decision_bias)
-                    totals[(a, s, r, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
+                    totals[(a, s, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
                     if fit_bias:
                         step = bias_subsample
-                        held_out[(a, s, r, t)].append((k, processed[::step, ::step].reshape(-1, spec.n_classes),
-                                                       labels[::step, ::step].ravel()))
+                        held_out[(a, s, t)].append((k, processed[::step, ::step].reshape(-1, spec.n_classes),
+                                                    labels[::step, ::step].ravel()))
     results = []
-    for (a, sigma, radius, step), per_fold in totals.items():
+    decision = MODEL_KINDS[model_kind].split(model_params)[1]
+    for (a, sigma, step), per_fold in totals.items():
         total = per_fold.sum(axis=0)
         result = scores(total, spec.class_names)
         result["confusion_matrix"] = total.tolist()
         result["folds"] = [_fold_scores(k, cm, spec.class_names) for k, cm in enumerate(per_fold)]
-        result["prior_correction"] = model_params.get("prior_correction", 1.0) if a is None else a
-        result["smooth_sigma"] = model_params.get("smooth_sigma", 0.0) if sigma is None else sigma
-        result["guided_radius"] = model_params.get("guided_radius", 0) if radius is None else int(radius)
+        result["prior_correction"] = decision["prior_correction"] if a is None else a
+        result["smooth_sigma"] = decision["smooth_sigma"] if sigma is None else sigma
         result["stride"] = step
         if fit_bias:
-            result["class_bias_fit"] = _bias_report(held_out[(a, sigma, radius, step)], spec, n_folds)
+            result["class_bias_fit"] = bias_report(held_out[(a, sigma, step)], spec, n_folds)
         results.append(result)
     return results
 
@@ -351,7 +281,7 @@ def _read_baseline(path) -> list[dict]:
 
 def _describe_difference(result: dict, baseline: list[dict]) -> str:
     """One line: ``result`` against the baseline result with the same decision settings (or its only one)."""
-    keys = ("prior_correction", "smooth_sigma", "guided_radius", "stride")
+    keys = ("prior_correction", "smooth_sigma", "stride")
     same = baseline if len(baseline) == 1 else [b for b in baseline if all(b.get(k) == result[k] for k in keys)]
     if not same:
         return "vs baseline: no baseline result with the same decision settings"
@@ -366,35 +296,22 @@ def _describe_difference(result: dict, baseline: list[dict]) -> str:
             + f"{diff['pixel_accuracy']['mean']:+.4f}")
 
 
-def _set(config: dict, assignment: str) -> None:
-    """Apply ``a.b.c=value`` (value parsed as YAML) to a nested dict."""
-    key, _, value = assignment.partition("=")
-    if not _:
-        raise ValueError(f"--set takes key.path=value, got {assignment!r}")
-    node = config
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = yaml.safe_load(value)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceseg.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--experiment", default="best")
-    parser.add_argument("--model", choices=sorted(TRAINERS), default="mlp")
+    parser.add_argument("--model", choices=list(MODEL_KINDS), default="mlp")
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config entry, e.g. models.mlp.epochs=10 (repeatable)")
-    parser.add_argument("--landmark-cache", default="results/landmarks",
-                        help="folder of detected landmark files (detected when missing)")
+    parser.add_argument("--landmark-cache", default="results/tune/landmarks",
+                        help="folder for landmarks detected here (the workflow's detections are used where they "
+                             "exist)")
     parser.add_argument("--prior-grid", default=None, metavar="A,B,...",
                         help="prior_correction values to score (default: the config's)")
     parser.add_argument("--sigma-grid", default=None, metavar="A,B,...",
                         help="smooth_sigma values to score (default: the config's)")
-    parser.add_argument("--guided-grid", default=None, metavar="A,B,...",
-                        help="guided_radius values to score (default: the config's)")
     parser.add_argument("--stride-grid", default=None, metavar="A,B,...",
                         help="segmentation strides to score (default: the config's segmentation.stride)")
     parser.add_argument("--fit-class-bias", action="store_true",
@@ -415,9 +332,12 @@ def main(argv=None) -> int:
         parser.error("--fit-class-bias needs --repeats 1")
     baseline = _read_baseline(args.baseline) if args.baseline else None
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    for assignment in args.set:
-        _set(config, assignment)
+    overrides = {}
+    for text in args.set:
+        overrides = deep_update(overrides, assignment(text))
+    config = load_config(args.config, overrides)
+    if args.experiment not in config["experiments"]:
+        parser.error(f"--experiment {args.experiment!r} is not in {args.config}; it has {sorted(config['experiments'])}")
     dataset = config["dataset"]
     split = config["train_split"]
     records = split_records(config, split)
@@ -425,17 +345,24 @@ def main(argv=None) -> int:
     experiment["features"] = experiment_features(config, args.experiment)
     # The model as the experiment trains it: top-level settings with the experiment's overrides.
     model_params = model_settings(config, args.experiment, args.model)
+    model_params.pop("enabled")
     n_points = landmarks_per_file(config)
     landmark_files = {}
     if features.needs_landmarks(experiment["features"]):
         detector = LandmarkDetector(**config["detection"])
+        tag = dataset_tag(config)
+        shard_of = {i: shard for shard, ids in assign_shards([r.image_id for r in records],
+                                                             shard_count(config, split)).items() for i in ids}
         for rec in records:
             if landmark_source(config) == "annotated":
                 landmark_files[rec.image_id] = rec.landmark_path
                 continue
-            path = Path(args.landmark_cache) / dataset / split / f"{rec.image_id}.txt"
+            # The workflow's detections where it made them, else tune's own cache.
+            path = Path(paths.landmark_file(tag, split, shard_of[rec.image_id], rec.image_id))
             if not path.exists():
-                detect_landmarks(rec.image_path, path, detector=detector)
+                path = Path(args.landmark_cache) / tag / split / f"{rec.image_id}.txt"
+                if not path.exists():
+                    detect_landmarks(rec.image_path, path, detector=detector)
             landmark_files[rec.image_id] = path
 
     def grid(text):
@@ -446,7 +373,7 @@ def main(argv=None) -> int:
         dataset, records, landmark_files, experiment, args.model, model_params, n_points, repeats=args.repeats,
         n_folds=args.folds, threads=args.threads, tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"].get("stride", 1), prior_grid=grid(args.prior_grid),
-        sigma_grid=grid(args.sigma_grid), guided_grid=grid(args.guided_grid), stride_grid=grid(args.stride_grid),
+        sigma_grid=grid(args.sigma_grid), stride_grid=grid(args.stride_grid),
         fit_bias=args.fit_class_bias)
     seconds = round(time.perf_counter() - start, 1)
     for result in results:
@@ -455,7 +382,7 @@ def main(argv=None) -> int:
                               "seconds": seconds}
         ious = {n: round(v["iou"], 4) for n, v in result["per_class"].items() if v["iou"] is not None}
         print(json.dumps({"prior_correction": result["prior_correction"], "smooth_sigma": result["smooth_sigma"],
-                          "guided_radius": result["guided_radius"], "stride": result["stride"],
+                          "stride": result["stride"],
                           "pixel_accuracy": round(result["pixel_accuracy"], 4),
                           "mean_iou": round(result["mean_iou"], 4), "iou": ious}))
         for r, rep in enumerate(result["repeats"]):

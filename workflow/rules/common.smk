@@ -1,39 +1,27 @@
 # Helpers shared by the rules: dataset listing, paths, per-experiment settings.
 import functools
 
+# The config was checked and completed by faceseg.config.resolve_config (Snakefile);
+# every path under results/ comes from faceseg.paths.
 from faceseg import config as _config
 from faceseg import features as _features
+from faceseg import paths
 from faceseg.datasets import get_dataset
-from faceseg.models import decision_path as _decision_path, split_params as _split_params
+from faceseg.models import MODEL_KINDS as _MODEL_KINDS
 from faceseg.shards import assign_shards as _assign_shards
 
-_config.apply_dataset_settings(config)
 # The dataset's name in output paths (the {dataset} wildcard): fasseg, fasseg-V2, fasseg-V3 or lapa.
 DATASET = _config.dataset_tag(config)
 SPEC = get_dataset(config["dataset"])
 LANDMARK_SOURCE = _config.landmark_source(config)
 DOWNLOADED_FASSEG = _config.DOWNLOADED_FASSEG
 
-for _name in config["run_experiments"]:
-    if _name not in config["experiments"]:
-        raise ValueError(
-            f"run_experiments names unknown experiment {_name!r}; "
-            f"defined experiments: {sorted(config['experiments'])}"
-        )
-    _features.resolve_config(_config.experiment_features(config, _name))  # parameter errors surface now
-    if not _config.experiment_models(config, _name):
-        raise ValueError(
-            f"experiment {_name!r} trains no model: set models.<rf|hgb|mlp>.enabled "
-            f"(or experiments.{_name}.models.<model>.enabled) to true"
-        )
-_config.holdout_persons(config)
-
 wildcard_constraints:
     # Only the configured dataset: its inputs come from the configuration.
     dataset=DATASET,
     split="train|val|test",
     experiment="[A-Za-z0-9][A-Za-z0-9_-]*",
-    model="|".join(_config.MODEL_NAMES),
+    model="|".join(_MODEL_KINDS),
     shard="shard[0-9]+",
 
 
@@ -84,7 +72,7 @@ def atlas_file(experiment_name):
     """The label atlas an experiment's features and models read ([] when it uses none)."""
     if not uses_atlas(experiment_name):
         return []
-    return f"results/features/{DATASET}/{experiment_name}/label_atlas.npz"
+    return paths.atlas_file(DATASET, experiment_name)
 
 
 def atlas_images(experiment_name):
@@ -136,7 +124,7 @@ def shard_records(split, shard):
 
 def landmark_dir(split, shard):
     """The folder detect_landmarks writes a shard's landmark files into."""
-    return f"results/landmarks/{DATASET}/{split}/{shard}"
+    return paths.landmark_dir(DATASET, split, shard)
 
 
 def landmark_file(split, image_id, experiment_name, shard=None):
@@ -144,8 +132,7 @@ def landmark_file(split, image_id, experiment_name, shard=None):
     if not uses_landmarks(experiment_name):
         return None
     if LANDMARK_SOURCE == "detected":
-        shard = shard or _shard_of(split)[image_id]
-        return f"{landmark_dir(split, shard)}/{image_id}.txt"
+        return paths.landmark_file(DATASET, split, shard or _shard_of(split)[image_id], image_id)
     return str(record(split, image_id).landmark_path)
 
 
@@ -171,27 +158,28 @@ def shard_images(split, shard, experiment_name):
     ]
 
 
+def training_shard_stores(dataset, experiment_name):
+    """The shard stores merge_features reads, in shard order."""
+    split = config["train_split"]
+    return [paths.feature_shard(dataset, experiment_name, split, shard) for shard in shards(split)]
+
+
 def fit_params(experiment_name, model):
-    """What training a model reads: its parameters less the decision parameters."""
-    return _split_params(model_params(experiment_name, model))[0]
+    """What training a model reads: its fit parameters (complete; the decision parameters left out)."""
+    return _MODEL_KINDS[model].split(model_params(experiment_name, model))[0]
 
 
 def decision_params(experiment_name, model):
-    return _split_params(model_params(experiment_name, model))[1]
-
-
-def decision_file(dataset, experiment_name, model):
-    return str(_decision_path(f"results/models/{dataset}/{experiment_name}/{model}.joblib"))
+    return _MODEL_KINDS[model].split(model_params(experiment_name, model))[1]
 
 
 def probability_stores(dataset, experiment_name, model):
-    return [f"results/probabilities/{dataset}/{experiment_name}/{model}/{shard}.zarr"
-            for shard in shards(config["eval_split"])]
+    return [paths.probability_store(dataset, experiment_name, model, shard) for shard in shards(config["eval_split"])]
 
 
 def prediction_parts(dataset, experiment_name, model):
     """The shard folders of one model's predictions."""
-    return [f"results/predictions/{dataset}/{experiment_name}/{model}/{shard}" for shard in shards(config["eval_split"])]
+    return [paths.prediction_dir(dataset, experiment_name, model, shard) for shard in shards(config["eval_split"])]
 
 
 def prediction_files(dataset, experiment_name, model, kind):
@@ -200,30 +188,28 @@ def prediction_files(dataset, experiment_name, model, kind):
     In the split's listing order, whatever the sharding: the bootstrap
     intervals resample the images in this order.
     """
-    from faceseg.steps import PREDICTION_LAYOUT
-
     split = config["eval_split"]
     shards(split)
-    folder = f"results/predictions/{dataset}/{experiment_name}/{model}"
     return {
-        image: f"{folder}/{_shard_of(split)[image]}/{PREDICTION_LAYOUT[kind].format(image=image)}"
+        image: paths.prediction_file(paths.prediction_dir(dataset, experiment_name, model, _shard_of(split)[image]),
+                                     kind, image)
         for image in records(split)
     }
 
 
 def all_reports():
-    return [f"results/reports/{DATASET}/{name}/{model}/metrics.json" for name, model in runs()]
+    return [paths.report_file("metrics.json", DATASET, name, model) for name, model in runs()]
 
 
 def all_decision_files():
     """Each model's decision parameters beside it, where faceseg segment finds them."""
-    return [decision_file(DATASET, name, model) for name, model in runs()]
+    return [paths.decision_file(DATASET, name, model) for name, model in runs()]
 
 
 def all_summaries():
-    out = expand("results/reports/{dataset}/summary.{ext}", dataset=DATASET, ext=["md", "csv"])
+    out = [paths.dataset_report(f"summary.{ext}", DATASET) for ext in ("md", "csv")]
     if config["dataset"] == "fasseg" and config["fasseg_version"] == "V3":
-        out += expand("results/reports/{dataset}/per_pose.{ext}", dataset=DATASET, ext=["md", "csv"])
+        out += [paths.dataset_report(f"per_pose.{ext}", DATASET) for ext in ("md", "csv")]
     return out
 
 
@@ -237,12 +223,8 @@ def eval_image_files():
 
 def all_figures():
     figures = [
-        f"results/reports/{DATASET}/{name}/{model}/{figure}"
-        for name, model in runs()
-        for figure in ("confusion.png", "overlays")
+        paths.report_file(figure, DATASET, name, model) for name, model in runs() for figure in ("confusion.png", "overlays")
     ]
-    figures.append(f"results/reports/{DATASET}/iou_by_class.png")
-    figures += [
-        f"results/reports/{DATASET}/{name}/rf/feature_importance.png" for name, model in runs() if model == "rf"
-    ]
+    figures.append(paths.dataset_report("iou_by_class.png", DATASET))
+    figures += [paths.report_file("feature_importance.png", DATASET, name, "rf") for name, model in runs() if model == "rf"]
     return figures

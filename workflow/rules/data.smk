@@ -23,7 +23,7 @@ rule detect_landmarks:
     input:
         images=lambda wc: [r.image_path for r in shard_records(wc.split, wc.shard)],
     output:
-        directory("results/landmarks/{dataset}/{split}/{shard}"),
+        directory(paths.landmark_dir()),
     params:
         images=lambda wc: [{"image_id": r.image_id, "image": str(r.image_path)} for r in shard_records(wc.split, wc.shard)],
         detection=config["detection"],

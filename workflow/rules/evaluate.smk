@@ -5,22 +5,22 @@ rule evaluate:
     input:
         lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
     output:
-        metrics="results/reports/{dataset}/{experiment}/{model}/metrics.json",
+        metrics=paths.report_file("metrics.json"),
         per_class=report(
-            "results/reports/{dataset}/{experiment}/{model}/per_class.csv",
+            paths.report_file("per_class.csv"),
             caption="../report/per_class.rst",
             category="{dataset} / {experiment}",
             subcategory="{model}",
             labels={"figure": "per-class scores (CSV)", "model": "{model}"},
         ),
         table=report(
-            "results/reports/{dataset}/{experiment}/{model}/per_class.html",
+            paths.report_file("per_class.html"),
             caption="../report/per_class.rst",
             category="{dataset} / {experiment}",
             subcategory="{model}",
             labels={"figure": "per-class scores", "model": "{model}"},
         ),
-        report="results/reports/{dataset}/{experiment}/{model}/report.md",
+        report=paths.report_file("report.md"),
     params:
         confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
     log:
@@ -39,13 +39,13 @@ rule summarise:
         lambda wc: all_reports(),
     output:
         md=report(
-            "results/reports/{dataset}/summary.md",
+            paths.dataset_report("summary.md"),
             caption="../report/summary.rst",
             category="{dataset} / all experiments",
             labels={"figure": "summary (Markdown)"},
         ),
         csv=report(
-            "results/reports/{dataset}/summary.csv",
+            paths.dataset_report("summary.csv"),
             caption="../report/summary.rst",
             category="{dataset} / all experiments",
             labels={"figure": "summary (CSV)"},
@@ -67,8 +67,8 @@ rule per_pose:
     input:
         lambda wc: [part for name, model in runs() for part in prediction_parts(wc.dataset, name, model)],
     output:
-        md="results/reports/{dataset}/per_pose.md",
-        csv="results/reports/{dataset}/per_pose.csv",
+        md=paths.dataset_report("per_pose.md"),
+        csv=paths.dataset_report("per_pose.csv"),
     params:
         runs=lambda wc: {
             f"{name} / {model}": list(prediction_files(wc.dataset, name, model, "confusion").values())

@@ -9,7 +9,7 @@ rule extract_features:
         landmarks=lambda wc: landmark_inputs(wc.split, wc.shard, wc.experiment),
         atlas=lambda wc: atlas_file(wc.experiment),
     output:
-        directory("results/features/{dataset}/{experiment}/{split}/{shard}.zarr"),
+        directory(paths.feature_shard()),
     params:
         images=lambda wc: shard_images(wc.split, wc.shard, wc.experiment),
         features=lambda wc: experiment_features(wc.experiment),
@@ -33,7 +33,7 @@ rule label_atlas:
         labels=lambda wc: [i[2] for i in atlas_images(wc.experiment) if i[2]],
         landmarks=lambda wc: atlas_landmark_inputs(wc.experiment),
     output:
-        "results/features/{dataset}/{experiment}/label_atlas.npz",
+        paths.atlas_file(),
     params:
         images=lambda wc: atlas_images(wc.experiment),
         split=config["train_split"],
@@ -51,13 +51,9 @@ rule label_atlas:
 
 rule merge_features:
     input:
-        lambda wc: expand(
-            "results/features/{{dataset}}/{{experiment}}/{split}/{shard}.zarr",
-            split=config["train_split"],
-            shard=shards(config["train_split"]),
-        ),
+        lambda wc: training_shard_stores(wc.dataset, wc.experiment),
     output:
-        directory("results/features/{dataset}/{experiment}/train.zarr"),
+        directory(paths.training_store()),
     params:
         # The split's listing order: the merged rows do not depend on the sharding.
         order=lambda wc: list(records(config["train_split"])),

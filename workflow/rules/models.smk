@@ -1,59 +1,22 @@
-# Model training (one rule per model, so a parameter change reruns only its model),
+# Model training (one job per experiment and model, so a parameter change reruns only its model),
 # class probabilities of the evaluation images, and the decisions taken on them.
 # Training reads only a model's fit parameters and segmentation only the model,
 # so a change of a decision parameter reruns only decide_labels and what follows.
 
 
-rule train_rf:
+rule train_model:
+    # One rule for every model kind (faceseg.models.MODEL_KINDS): the {model} wildcard picks it.
     input:
-        store="results/features/{dataset}/{experiment}/train.zarr",
+        store=paths.training_store(),
         atlas=lambda wc: atlas_file(wc.experiment),
     output:
-        "results/models/{dataset}/{experiment}/rf.joblib",
+        paths.model_file(),
     params:
-        model=lambda wc: fit_params(wc.experiment, "rf"),
+        model=lambda wc: fit_params(wc.experiment, wc.model),
     log:
-        "logs/train_rf/{dataset}/{experiment}.log",
+        "logs/train_model/{dataset}/{experiment}/{model}.log",
     benchmark:
-        "benchmarks/train_rf/{dataset}/{experiment}.tsv"
-    threads: workflow.cores
-    conda:
-        "../envs/faceseg.yaml"
-    script:
-        "../scripts/train_model.py"
-
-
-rule train_hgb:
-    input:
-        store="results/features/{dataset}/{experiment}/train.zarr",
-        atlas=lambda wc: atlas_file(wc.experiment),
-    output:
-        "results/models/{dataset}/{experiment}/hgb.joblib",
-    params:
-        model=lambda wc: fit_params(wc.experiment, "hgb"),
-    log:
-        "logs/train_hgb/{dataset}/{experiment}.log",
-    benchmark:
-        "benchmarks/train_hgb/{dataset}/{experiment}.tsv"
-    threads: workflow.cores
-    conda:
-        "../envs/faceseg.yaml"
-    script:
-        "../scripts/train_model.py"
-
-
-rule train_mlp:
-    input:
-        store="results/features/{dataset}/{experiment}/train.zarr",
-        atlas=lambda wc: atlas_file(wc.experiment),
-    output:
-        "results/models/{dataset}/{experiment}/mlp.joblib",
-    params:
-        model=lambda wc: fit_params(wc.experiment, "mlp"),
-    log:
-        "logs/train_mlp/{dataset}/{experiment}.log",
-    benchmark:
-        "benchmarks/train_mlp/{dataset}/{experiment}.tsv"
+        "benchmarks/train_model/{dataset}/{experiment}/{model}.tsv"
     threads: workflow.cores
     conda:
         "../envs/faceseg.yaml"
@@ -64,11 +27,11 @@ rule train_mlp:
 rule segment_images:
     # One shard of the evaluation split with one model: class posteriors on the segmentation grid.
     input:
-        model="results/models/{dataset}/{experiment}/{model}.joblib",
+        model=paths.model_file(),
         images=lambda wc: [r.image_path for r in shard_records(config["eval_split"], wc.shard)],
         landmarks=lambda wc: landmark_inputs(config["eval_split"], wc.shard, wc.experiment),
     output:
-        directory("results/probabilities/{dataset}/{experiment}/{model}/{shard}.zarr"),
+        directory(paths.probability_store()),
     params:
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
         n_landmarks=n_landmarks(),
@@ -92,13 +55,13 @@ localrules:
 rule decision_settings:
     # A model's decision parameters, beside it: decide_labels and `faceseg segment` read them.
     output:
-        "results/models/{dataset}/{experiment}/{model}.decision.json",
+        paths.decision_file(),
     params:
         decision=lambda wc: decision_params(wc.experiment, wc.model),
     log:
         "logs/decision_settings/{dataset}/{experiment}/{model}.log",
     run:
-        from faceseg.steps import write_decision
+        from faceseg.decision import write_decision
 
         write_decision(wildcards.model, params.decision, output[0])
 
@@ -107,11 +70,11 @@ rule decide_labels:
     # Prior correction, smoothing and class bias on a shard's stored probabilities: labels,
     # colour pictures and confusion records.
     input:
-        probabilities="results/probabilities/{dataset}/{experiment}/{model}/{shard}.zarr",
-        decision="results/models/{dataset}/{experiment}/{model}.decision.json",
+        probabilities=paths.probability_store(),
+        decision=paths.decision_file(),
         labels=lambda wc: [r.label_path for r in shard_records(config["eval_split"], wc.shard) if r.label_path],
     output:
-        directory("results/predictions/{dataset}/{experiment}/{model}/{shard}"),
+        directory(paths.prediction_dir()),
     params:
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
     log:

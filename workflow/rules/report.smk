@@ -3,10 +3,10 @@
 
 rule plot_confusion:
     input:
-        "results/reports/{dataset}/{experiment}/{model}/metrics.json",
+        paths.report_file("metrics.json"),
     output:
         report(
-            "results/reports/{dataset}/{experiment}/{model}/confusion.png",
+            paths.report_file("confusion.png"),
             caption="../report/confusion.rst",
             category="{dataset} / {experiment}",
             subcategory="{model}",
@@ -28,7 +28,7 @@ rule plot_iou_by_class:
         lambda wc: all_reports(),
     output:
         report(
-            "results/reports/{dataset}/iou_by_class.png",
+            paths.dataset_report("iou_by_class.png"),
             caption="../report/iou_by_class.rst",
             category="{dataset} / all experiments",
             labels={"figure": "per-class IoU"},
@@ -49,7 +49,7 @@ rule plot_overlays:
         lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
     output:
         report(
-            directory("results/reports/{dataset}/{experiment}/{model}/overlays"),
+            directory(paths.report_file("overlays")),
             patterns=["{name}.png"],
             caption="../report/overlays.rst",
             category="{dataset} / {experiment}",
@@ -74,10 +74,10 @@ rule plot_overlays:
 
 rule plot_feature_importance:
     input:
-        "results/models/{dataset}/{experiment}/rf.joblib",
+        paths.model_file(model="rf"),
     output:
         report(
-            "results/reports/{dataset}/{experiment}/rf/feature_importance.png",
+            paths.report_file("feature_importance.png", model="rf"),
             caption="../report/feature_importance.rst",
             category="{dataset} / {experiment}",
             subcategory="rf",

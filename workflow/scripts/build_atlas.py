@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import build_atlas
+from faceseg.steps.label_atlas import build_atlas
 
 with rule_log(snakemake.log[0]):
     build_atlas(

@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import decide_shard
+from faceseg.steps.segmentation import decide_shard
 
 with rule_log(snakemake.log[0]):
     decide_shard(

@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import evaluate
+from faceseg.steps.scoring import evaluate
 
 with rule_log(snakemake.log[0]):
     evaluate(

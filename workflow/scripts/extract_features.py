@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import extract_features_shard
+from faceseg.steps.extraction import extract_features_shard
 
 with rule_log(snakemake.log[0]):
     extract_features_shard(

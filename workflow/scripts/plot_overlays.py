@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import plot_overlays
+from faceseg.steps.figures import plot_overlays
 
 with rule_log(snakemake.log[0]):
     wc = snakemake.wildcards

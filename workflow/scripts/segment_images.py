@@ -1,5 +1,5 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import segment_shard
+from faceseg.steps.segmentation import segment_shard
 
 with rule_log(snakemake.log[0]):
     segment_shard(

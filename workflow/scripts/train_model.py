@@ -1,9 +1,9 @@
 from faceseg.logutil import rule_log
-from faceseg.steps import train_model
+from faceseg.steps.training import train_model
 
 with rule_log(snakemake.log[0]):
     train_model(
-        kind=snakemake.rule.removeprefix("train_"),
+        kind=snakemake.wildcards.model,
         store=snakemake.input.store,
         out_model=snakemake.output[0],
         params=snakemake.params.model,

@@ -1,0 +1,39 @@
+"""Where the face sits in an image, and the training images' typical framing (from the landmarks)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def face_frame_of(landmarks, feature_config) -> dict:
+    """Where the face sits in an image: the landmark frame's origin (x, y) and scale, in pixels."""
+    from faceseg.features.landmarks import face_frame
+
+    frame = feature_config.get("landmarks", {}).get("frame", "auto")
+    origin, _, scale = face_frame(landmarks, frame)
+    return {"origin": [float(origin[0]), float(origin[1])], "scale": float(scale)}
+
+
+def face_framing(frames) -> dict | None:
+    """The training images' typical framing (medians), from per-image ``face_frame`` records.
+
+    ``scale`` is the face scale in pixels; ``origin`` the face origin as a
+    fraction of the image width and height; ``size`` the image width and height
+    in face scales. A new photo is cropped and resized to match (segment_photo).
+    """
+    frames = [f for f in frames or [] if f]
+    if not frames:
+        return None
+    scale = np.array([f["scale"] for f in frames])
+    shape = np.array([f["image_shape"] for f in frames], dtype=np.float64)  # (h, w)
+    origin = np.array([f["origin"] for f in frames])  # (x, y)
+    return {
+        "scale": float(np.median(scale)),
+        "origin": [float(np.median(origin[:, 0] / shape[:, 1])), float(np.median(origin[:, 1] / shape[:, 0]))],
+        "size": [float(np.median(shape[:, 1] / scale)), float(np.median(shape[:, 0] / scale))],
+        "n_images": len(frames),
+    }

@@ -1,0 +1,32 @@
+"""Pixel classifiers: the registry of model kinds, training, and the saved model.
+
+:func:`train` fits a model of any registered kind (:data:`MODEL_KINDS`) on a
+merged training store; :func:`load_model` reads one back.
+"""
+
+from __future__ import annotations
+
+from faceseg.decision import bias_vector, prior_weights
+from faceseg.models.classifier import FeatureMismatchError, PixelClassifier, load_model
+from faceseg.models.kinds import MODEL_KINDS, MODEL_NAMES, ModelKind, model_kind
+
+__all__ = ["MODEL_KINDS", "MODEL_NAMES", "FeatureMismatchError", "ModelKind", "PixelClassifier", "load_model",
+           "model_kind", "train"]
+
+
+def train(kind: str, group, params: dict, threads: int = 1, info: dict | None = None) -> PixelClassifier:
+    """A model of ``kind`` fitted on a merged store ``group``.
+
+    ``params``: any of the kind's fit and decision parameters (the rest take
+    their defaults). The decision parameters are checked before the fit, so a
+    bad one fails before a long training run.
+    """
+    spec = model_kind(kind)
+    fit, decision = spec.split(params)
+    class_names = list(group.attrs["class_names"])
+    bias_vector(decision["class_bias"], class_names, f"models.{kind}.class_bias")
+    weights = prior_weights(group.attrs, decision["prior_correction"])
+    estimator, train_info = spec.train(group, fit, threads)
+    return PixelClassifier(kind, estimator, list(group.attrs["feature_names"]), class_names,
+                           group.attrs["feature_config"], {**fit, **decision}, {**(info or {}), **train_info},
+                           None if weights is None else weights.tolist())

@@ -1,0 +1,61 @@
+"""Scores of a model over the evaluation split (rule evaluate)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from faceseg.datasets import get_dataset
+from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
+             out_html=None) -> dict:
+    """Sum per-image confusion matrices over a split and write the reports."""
+    spec = get_dataset(dataset)
+    total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
+    per_pixel = np.zeros_like(total)
+    skipped, per_image, n_per_pixel = [], [], 0
+    for path in confusion_paths:
+        record = ConfusionRecord.read(path)
+        if record.skipped:
+            skipped.append({"image_id": record.image_id, "reason": record.skipped})
+        elif record.confusion is not None:
+            per_image.append(record.confusion)
+            total += record.confusion
+            if record.confusion_per_pixel is not None:
+                per_pixel += record.confusion_per_pixel
+                n_per_pixel += 1
+    n_images = len(per_image)
+    metrics = scores(total, spec.class_names)
+    metrics = {
+        **{k: metrics[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground")},
+        "n_images": n_images,
+        "intervals": bootstrap_intervals(per_image, spec.class_names),
+        "skipped": skipped,
+        "per_class": metrics["per_class"],
+        "confusion_matrix": total.tolist(),
+        "class_names": list(spec.class_names),
+        **(info or {}),
+    }
+    if n_per_pixel and n_per_pixel == n_images:
+        # Scores of the arg-max before spatial smoothing (the model without its post-processing).
+        plain = scores(per_pixel, spec.class_names)
+        metrics["per_pixel"] = {k: plain[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground",
+                                                      "per_class")}
+    title = " / ".join(str(info[k]) for k in ("dataset", "experiment", "model") if info and k in info) or "metrics"
+    write_reports(metrics, out_json, out_csv, out_md, title, out_html)
+    return metrics
+
+
+def rank_images_by_iou(confusion_paths, class_names) -> list[tuple[str, float]]:
+    """``(image_id, mean IoU)`` of every scored image, best first (skipped images left out)."""
+    ranked = []
+    for path in confusion_paths:
+        record = ConfusionRecord.read(path)
+        if record.confusion is not None:
+            ranked.append((record.image_id, scores(record.confusion, class_names)["mean_iou"]))
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,42 @@
+"""Training a model on a merged store (rule train_model)."""
+
+from __future__ import annotations
+
+import logging
+
+from faceseg import models
+from faceseg.framing import face_framing
+from faceseg.models import model_kind
+from faceseg.steps.extraction import atlas_for
+from faceseg.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def train_model(kind: str, store, out_model, params: dict, threads: int = 1, info: dict | None = None,
+                atlas_path=None) -> None:
+    """Train a model of ``kind`` (a name of :data:`~faceseg.models.MODEL_KINDS`) on a merged store and save it.
+
+    ``atlas_path``: the label atlas the training features were computed with
+    (features with ``label_atlas``); it is saved inside the model, which
+    describes new images with it.
+    """
+    model_kind(kind)  # an unknown kind fails before the store is read
+    group = open_store(store)
+    info = {
+        **(info or {}),
+        "train_store": str(store),
+        "sampling": group.attrs.get("sampling"),
+        "config_digest": group.attrs.get("config_digest"),
+        "training_images": group.attrs.get("image_ids", []),
+        "skipped_training_images": group.attrs.get("skipped", []),
+        "face_framing": face_framing(group.attrs.get("face_frames")),
+        # The training images' class shares: the decisions' prior correction is computed from them.
+        "class_pixel_counts": group.attrs.get("class_pixel_counts"),
+        "class_sample_counts": group.attrs.get("class_sample_counts"),
+    }
+    atlas = atlas_for(group.attrs["feature_config"], atlas_path)  # before training: fail fast
+    model = models.train(kind, group, params, threads=threads, info=info)
+    model.label_atlas = atlas
+    model.save(out_model)
+    log.info("saved %s model to %s", kind, out_model)
