@@ -48,8 +48,9 @@ def tiny_model(tmp_path_factory, fasseg_root):
         lm = root / f"{image_id}.txt"
         landmark_steps.detect_landmarks(image, lm)
         store = root / "stores" / f"{image_id}.zarr"
-        extraction.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
-                                        store, features, {"samples_per_image": 2000, "seed": 0}, lm, 68)
+        labels = fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png"
+        extraction.extract_training_features("fasseg", image_id, image, labels, store, features,
+                                             {"samples_per_image": 2000, "seed": 0}, lm, 68)
         stores.append(store)
     extraction.merge_training_features(stores, root / "train.zarr")
     model = root / "results" / "models" / "fasseg" / "tiny" / "rf.joblib"

@@ -103,9 +103,11 @@ class LocalSlurm:
             Path(folder).mkdir(parents=True, exist_ok=True)
             shutil.chown(folder, "munge", "munge")
         if not Path("/etc/munge/munge.key").exists():
-            subprocess.run(["setpriv", "--reuid", "munge", "--regid", "munge", "--init-groups", "mungekey", "--create"], check=True)
+            subprocess.run(["setpriv", "--reuid", "munge", "--regid", "munge", "--init-groups", "mungekey", "--create"],
+                           check=True)
         # setpriv execs munged in place, so the process id is munged's own.
-        self._spawn("munged", ["setpriv", "--reuid", "munge", "--regid", "munge", "--init-groups", "munged", "--foreground"])
+        self._spawn("munged", ["setpriv", "--reuid", "munge", "--regid", "munge", "--init-groups", "munged",
+                               "--foreground"])
         deadline = time.monotonic() + 20
         while subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode != 0:
             self._check_alive("munged")

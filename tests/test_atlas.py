@@ -164,7 +164,7 @@ def fasseg_atlas_images(tmp_path_factory, fasseg_root):
 
 
 def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_atlas_images):
-    """An atlas image's training features equal those from an atlas built without it (real FASSEG, detected landmarks)."""
+    """An atlas image's training features equal those of an atlas built without it (real FASSEG, detected landmarks)."""
     import zarr
 
     from faceseg.steps import extraction
@@ -180,7 +180,7 @@ def test_training_image_is_described_without_its_own_labels(tmp_path, fasseg_atl
     image_id, image, labels, lm = entries[0]
     for name in ("all", "others"):
         extraction.extract_training_features("fasseg", image_id, image, labels, tmp_path / f"{name}.zarr", config,
-                                        sampling, lm, 68, atlas=tmp_path / f"{name}.npz", split="train")
+                                             sampling, lm, 68, atlas=tmp_path / f"{name}.npz", split="train")
     x_all = zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["X"][:]
     x_others = zarr.open_group(str(tmp_path / "others.zarr"), mode="r")["X"][:]
     np.testing.assert_array_equal(x_all, x_others)
@@ -209,12 +209,12 @@ def test_model_carries_its_atlas_to_new_photos(tmp_path, fasseg_root, fasseg_atl
     for image_id, image, labels, lm in entries:
         stores.append(tmp_path / f"{image_id}.zarr")
         extraction.extract_training_features("fasseg", image_id, image, labels, stores[-1], config,
-                                        {"samples_per_image": 1500, "seed": 0}, lm, 68,
-                                        atlas=tmp_path / "atlas.npz", split="train")
+                                             {"samples_per_image": 1500, "seed": 0}, lm, 68,
+                                             atlas=tmp_path / "atlas.npz", split="train")
     extraction.merge_training_features(stores, tmp_path / "train.zarr")
     model_path = tmp_path / "rf.joblib"
     training.train_model("rf", tmp_path / "train.zarr", model_path, {"n_estimators": 10, "seed": 0},
-                      atlas_path=tmp_path / "atlas.npz", info={"dataset": "fasseg", "experiment": "atlas"})
+                         atlas_path=tmp_path / "atlas.npz", info={"dataset": "fasseg", "experiment": "atlas"})
     assert load_model(model_path).label_atlas.ids == ("1", "2", "3")
     info = faceseg("info", model_path)
     assert info.returncode == 0, info.stderr

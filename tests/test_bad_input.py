@@ -34,8 +34,8 @@ def example(tmp_path, fasseg_root):
 
 
 def extract(ex, dataset="fasseg"):
-    extraction.extract_training_features(dataset, "1", ex["image"], ex["label"], ex["out"] / "1.zarr", FEATURES, SAMPLING,
-                                    ex["landmarks"], 68)
+    extraction.extract_training_features(dataset, "1", ex["image"], ex["label"], ex["out"] / "1.zarr", FEATURES,
+                                         SAMPLING, ex["landmarks"], 68)
 
 
 def assert_fails(ex, exc_type, path, problem, dataset="fasseg"):
@@ -122,7 +122,8 @@ def test_model_asked_to_predict_on_other_features(example, tmp_path):
     write_landmarks(lm106, np.full((106, 2), 50.0))
     pred = tmp_path / "pred"
     pred.mkdir()
-    with pytest.raises(FeatureMismatchError, match=r"rf.joblib: rf model: features do not match .*unexpected \['lm_dx_68'"):
+    mismatch = r"rf.joblib: rf model: features do not match .*unexpected \['lm_dx_68'"
+    with pytest.raises(FeatureMismatchError, match=mismatch):
         segmentation.segment_test_image(tmp_path / "rf.joblib", "fasseg", "1", example["image"], example["label"],
-                                 pred / "1.png", pred / "1_colour.png", pred / "1.json", lm106, 106)
+                                        pred / "1.png", pred / "1_colour.png", pred / "1.json", lm106, 106)
     assert list(pred.iterdir()) == []

@@ -124,7 +124,8 @@ def test_truncated_image(tmp_path, fasseg_root):
 def test_config_readings(lapa_root, fasseg_root):
     from faceseg.config import dataset_root, n_landmarks, split_records
 
-    base = {"max_images": {"train": 2}, "fasseg_version": "V1", "landmarks": {"fasseg": "detected", "lapa": "annotated"}}
+    base = {"max_images": {"train": 2}, "fasseg_version": "V1",
+            "landmarks": {"fasseg": "detected", "lapa": "annotated"}}
     fasseg = {**base, "dataset": "fasseg", "fasseg_root": str(fasseg_root)}
     assert n_landmarks(fasseg) == 68 and [r.image_id for r in split_records(fasseg, "train")] == ["1", "10"]
     assert dataset_root({**fasseg, "fasseg_root": None}) == "resources/fasseg"

@@ -30,7 +30,8 @@ def test_no_face_file_keeps_the_reason(tmp_path):
         ("2\n1 1\n2 abc\n", {}, "non-numeric landmark value"),
         ("x\n1 1\n", {}, "first line must be the point count"),
         ("2\n1 1\n2 2 2\n", {}, "exactly two numbers"),
-        ("2\n1 1\n500 2\n", {"image_shape": (100, 100)}, r"1 landmark\(s\) outside the 100x100 image, first is point 1"),
+        ("2\n1 1\n500 2\n", {"image_shape": (100, 100)},
+         r"1 landmark\(s\) outside the 100x100 image, first is point 1"),
         ("", {}, "empty landmark file"),
     ],
 )

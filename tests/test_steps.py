@@ -27,16 +27,16 @@ def trained(tmp_path_factory, fasseg_root):
         lm = tmp / f"{image_id}.txt"
         landmark_steps.detect_landmarks(image, lm)
         store = tmp / f"{image_id}.zarr"
-        extraction.extract_training_features("fasseg", image_id, image, fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png",
-                                        store, FEATURES, SAMPLING, lm, 68)
+        labels = fasseg_root / "V1" / "Train_Labels" / f"{image_id}.png"
+        extraction.extract_training_features("fasseg", image_id, image, labels, store, FEATURES, SAMPLING, lm, 68)
         stores.append(store)
     # a third training image whose landmark file says no face was found
     nolm = tmp / "3.txt"
     write_landmarks(nolm, None, "no face found by the dlib HOG and CNN detectors")
     skipped_store = tmp / "3.zarr"
     extraction.extract_training_features("fasseg", "3", fasseg_root / "V1" / "Train_RGB" / "3.png",
-                                    fasseg_root / "V1" / "Train_Labels" / "3.png", skipped_store, FEATURES,
-                                    SAMPLING, nolm, 68)
+                                         fasseg_root / "V1" / "Train_Labels" / "3.png", skipped_store, FEATURES,
+                                         SAMPLING, nolm, 68)
     stores.append(skipped_store)
     extraction.merge_training_features(stores, tmp / "train.zarr")
     training.train_model("rf", tmp / "train.zarr", tmp / "rf.joblib", {"n_estimators": 5}, info={"dataset": "fasseg"})
@@ -63,8 +63,9 @@ def test_test_image_without_face_is_reported_and_others_scored(trained, fasseg_r
         else:
             landmark_steps.detect_landmarks(image, lm_path)
         out = {k: tmp_path / f"{image_id}.{k}" for k in ("labels.png", "colour.png", "json")}
-        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", image_id, image, fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png",
-                                 out["labels.png"], out["colour.png"], out["json"], lm_path, 68)
+        labels = fasseg_root / "V1" / "Test_Labels" / f"{image_id}.png"
+        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", image_id, image, labels,
+                                        out["labels.png"], out["colour.png"], out["json"], lm_path, 68)
         confusions.append(out["json"])
     skipped_labels = np.asarray(Image.open(tmp_path / "2.labels.png"))
     assert (skipped_labels == NOT_SEGMENTED).all()
@@ -82,8 +83,8 @@ def test_landmark_count_mismatch_names_the_file(trained, fasseg_root, tmp_path):
     write_landmarks(lm, np.full((5, 2), 100.0))
     with pytest.raises(InputError, match=r"bad.txt: expected 68 landmarks, the file declares 5"):
         extraction.extract_training_features("fasseg", "1", fasseg_root / "V1" / "Train_RGB" / "1.png",
-                                        fasseg_root / "V1" / "Train_Labels" / "1.png", tmp_path / "x.zarr",
-                                        FEATURES, SAMPLING, lm, 68)
+                                             fasseg_root / "V1" / "Train_Labels" / "1.png", tmp_path / "x.zarr",
+                                             FEATURES, SAMPLING, lm, 68)
     assert not (tmp_path / "x.zarr").exists()
 
 
@@ -91,7 +92,7 @@ def test_model_of_another_dataset_is_refused(trained, fasseg_root, tmp_path):
     image = fasseg_root / "V1" / "Test_RGB" / "1.png"
     with pytest.raises(ValueError, match=r"rf.joblib: the model's classes .* are not those of lapa"):
         segmentation.segment_test_image(trained / "rf.joblib", "lapa", "1", image, None, tmp_path / "l.png",
-                                 tmp_path / "c.png", tmp_path / "c.json")
+                                        tmp_path / "c.png", tmp_path / "c.json")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -109,7 +110,8 @@ def _shard_items(fasseg_root, tmp_path, image_ids):
 def _segment_and_decide(trained, items, tmp_path, decision, stride=1):
     segmentation.segment_shard(trained / "rf.joblib", "fasseg", items, tmp_path / "proba.zarr", 68, stride=stride)
     write_decision("rf", decision, tmp_path / "rf.decision.json")
-    segmentation.decide_shard(tmp_path / "proba.zarr", tmp_path / "rf.decision.json", "fasseg", items, tmp_path / "shard")
+    segmentation.decide_shard(tmp_path / "proba.zarr", tmp_path / "rf.decision.json", "fasseg", items,
+                              tmp_path / "shard")
     return tmp_path / "shard"
 
 
@@ -128,9 +130,9 @@ def test_a_shard_through_its_probability_store_equals_its_images_segmented_one_b
     model = load_model(trained / "rf.joblib").with_decision(decision)
     for item in items:
         one = tmp_path / "one"
-        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"], item["labels"],
-                                 one / "l.png", one / "c.png", one / "c.json", item["landmarks"], 68, stride=stride,
-                                 model=model)
+        segmentation.segment_test_image(trained / "rf.joblib", "fasseg", item["image_id"], item["image"],
+                                        item["labels"], one / "l.png", one / "c.png", one / "c.json",
+                                        item["landmarks"], 68, stride=stride, model=model)
         assert np.array_equal(np.asarray(Image.open(one / "l.png")),
                               np.asarray(Image.open(shard / "labels" / f"{item['image_id']}.png")))
         assert (one / "c.json").read_text() == (shard / "confusion" / f"{item['image_id']}.json").read_text()
@@ -172,7 +174,7 @@ def test_a_bad_image_is_skipped_with_its_reason_and_the_others_are_scored(traine
     assert records["2"]["confusion"] is None and f"{bad}: not a readable image" in records["2"]["skipped"]
     assert not (shard / "labels" / "2.png").exists()
     metrics = scoring.evaluate([shard / "confusion" / f"{i}.json" for i in ("1", "2", "3")], tmp_path / "m.json",
-                             tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
+                               tmp_path / "m.csv", tmp_path / "m.md", "fasseg")
     assert metrics["n_images"] == 2 and metrics["skipped"][0]["image_id"] == "2"
     assert "not a readable image" in (tmp_path / "m.md").read_text()
     assert not list(tmp_path.glob(".*tmp*")), "no temporary folder left behind"

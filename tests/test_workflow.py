@@ -54,8 +54,8 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
             assert labels.max() <= 5 and len(np.unique(labels)) >= 4
             assert np.asarray(Image.open(part / "colour" / f"{image_id}.png")).shape[2] == 3
             assert json.loads((part / "confusion" / f"{image_id}.json").read_text())["image_id"] == image_id
-    shard = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train" / f"{shard_of('1', 'train')}.zarr"),
-                            mode="r")
+    shard_path = fasseg_run / "results/features/fasseg/default/train" / f"{shard_of('1', 'train')}.zarr"
+    shard = zarr.open_group(str(shard_path), mode="r")
     assert shard.metadata.zarr_format == 3
     store = shard[str(shard.attrs["image_ids"].index("1"))]
     assert store.attrs["image_id"] == "1"
@@ -79,8 +79,8 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert attrs["stride"] == 4 and stored[0].proba().shape[2] == 6
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
     assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5
-    for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images", "decide_labels",
-                 "evaluate"):
+    for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images",
+                 "decide_labels", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
 
@@ -208,7 +208,8 @@ def test_an_added_training_image_reruns_only_its_shard(fasseg_run, fasseg_root):
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}},
                  max_images={"train": 4})
     out = snakemake(fasseg_run, "-n").stdout
-    planned = set(re.findall(r"(?:local)?rule (?:extract_features|detect_landmarks):\n(?:    .*\n)*?    output: (\S+)", out))
+    per_image_job = r"(?:local)?rule (?:extract_features|detect_landmarks):\n(?:    .*\n)*?    output: (\S+)"
+    planned = set(re.findall(per_image_job, out))
     new_shard = shard_of("12", "train")
     # grey-loc: only the new shard. default: its label atlas (first and last training image) now
     # includes 12, so both of its shards are described anew.
@@ -279,15 +280,16 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
     proc = snakemake(tmp_path, "-n", check=False)
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
-    assert "Additional properties are not allowed ('n_estimator' was unexpected)" in output
+    assert "models.rf: Additional properties are not allowed ('n_estimator' was unexpected)" in output
 
 
 @pytest.mark.parametrize("case, overrides, message", [
-    ("unknown dataset", {"dataset": "celeba"}, "ValidationError: 'celeba' is not one of ['fasseg', 'lapa']"),
+    ("unknown dataset", {"dataset": "celeba"}, "dataset: 'celeba' is not one of ['fasseg', 'lapa']"),
     ("unknown experiment", {"run_experiments": ["nope"]},
      "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'default', 'grey-loc', "
      "'icip2015', 'landmarks', 'rees2019-grey-loc', 'rees2019-rgb-loc-hog']"),
-    ("wrong type", {"segmentation": {"tile_size": "big"}}, "ValidationError: 'big' is not of type 'integer'"),
+    ("wrong type", {"segmentation": {"tile_size": "big"}}, "segmentation.tile_size: 'big' is not of type 'integer'"),
+    ("bad model parameter", {"models": {"mlp": {"epochs": 0}}}, "models.mlp.epochs: 0 is less than the minimum of 1"),
     ("missing split folder", {"fasseg_root": "{tmp}/nothere"}, "{tmp}/nothere/V1/Test_RGB: missing split folder"),
     ("empty split folder", {"fasseg_root": "{tmp}/empty"}, "{tmp}/empty/V1/Test_RGB: split folder holds no images"),
 ])

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from faceseg.bench_stages import DATASET, N_LANDMARKS, run_stage
+from faceseg.config import ConfigError
 
 # -- orchestration --------------------------------------------------------------
 
@@ -55,7 +56,8 @@ def _generated_items(sources, n: int, work: Path, side: int = 500):
     items = []
     for i in range(n):
         path = folder / f"{i:05d}.png"
-        item = {"image": str(path), "labels": str(folder / f"{i:05d}_label.png"), "landmarks": str(folder / f"{i:05d}.txt")}
+        item = {"image": str(path), "labels": str(folder / f"{i:05d}_label.png"),
+                "landmarks": str(folder / f"{i:05d}.txt")}
         items.append(item)
         if path.exists():
             continue
@@ -131,7 +133,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
     store_paths = [str(stores / f"{i}.zarr") for i in range(len(train))]
     record("merge", "merge", stores=store_paths, out_store=str(work / "train.zarr"))
     models = {}
-    for kind in ("rf", "hgb", "mlp"):
+    for kind in MODEL_NAMES:
         params = dict(model_params[kind])
         if kind == "mlp":
             params["device"] = "cpu"
@@ -284,8 +286,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="faceseg-bench-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = run(args.fasseg.resolve(), work, tuple(args.scaling), quick=args.quick,
-                      experiment_name=args.experiment, config_path=args.config)
+        try:
+            results = run(args.fasseg.resolve(), work, tuple(args.scaling), quick=args.quick,
+                          experiment_name=args.experiment, config_path=args.config)
+        except ConfigError as exc:
+            parser.error(str(exc))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(format_table(results))
     print(f"\nwritten to {args.out}")

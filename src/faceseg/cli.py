@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from faceseg.io import InputError, NoFaceError
-from faceseg.models import FeatureMismatchError
+from faceseg.models import FeatureMismatchError, model_kind
 from faceseg.paths import metrics_of_model
 
 
@@ -53,7 +53,8 @@ def model_summary(model, metrics_path=None) -> dict:
     summary = {
         "file": model.source,
         "kind": model.kind,
-        "estimator": type(model.estimator).__name__ if model.kind != "mlp" else "MLP (PyTorch)",
+        "estimator": model_kind(model.kind).description if isinstance(model.estimator, dict)
+        else type(model.estimator).__name__,
         "dataset": model.info.get("dataset"),
         "experiment": model.info.get("experiment"),
         "classes": model.class_names,

@@ -61,6 +61,10 @@ def resolve_config(config: dict) -> dict:
     ``dataset_settings``), so no default is read anywhere else.
     """
     _check_schema(config)
+    seg = config["segmentation"]
+    if seg["tile_size"] % seg["stride"]:
+        raise ConfigError(f"segmentation.stride: {seg['stride']} does not divide segmentation.tile_size "
+                          f"{seg['tile_size']}")
     given = config.get("models") or {}
     config["models"] = {name: {**kind.defaults(), **copy.deepcopy(given.get(name) or {})}
                         for name, kind in MODEL_KINDS.items()}

@@ -139,7 +139,8 @@ def read_landmarks(path, image_shape=None, n_points=None) -> np.ndarray:
     if image_shape is not None:
         h, w = image_shape[:2]
         mx, my = LANDMARK_MARGIN * w, LANDMARK_MARGIN * h
-        outside = (points[:, 0] < -mx) | (points[:, 0] > w - 1 + mx) | (points[:, 1] < -my) | (points[:, 1] > h - 1 + my)
+        x, y = points[:, 0], points[:, 1]
+        outside = (x < -mx) | (x > w - 1 + mx) | (y < -my) | (y > h - 1 + my)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise InputError(

@@ -47,7 +47,7 @@ class ConfusionRecord:
             Path(tmp).write_text(json.dumps(record) + "\n")
 
     @classmethod
-    def read(cls, path) -> "ConfusionRecord":
+    def read(cls, path) -> ConfusionRecord:
         try:
             record = json.loads(Path(path).read_text())
             matrices = {k: None if record.get(k) is None else np.asarray(record[k], np.int64)

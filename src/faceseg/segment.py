@@ -59,7 +59,9 @@ def predict_proba_grid(
     apply_prior: bool = True,
     stride: int = 1,
 ) -> np.ndarray:
-    """Class probabilities of every ``stride``-th pixel of every ``stride``-th row: ``(ceil(H/stride), ceil(W/stride), n_classes)``.
+    """Class probabilities of every ``stride``-th pixel of every ``stride``-th row.
+
+    Shape ``(ceil(H / stride), ceil(W / stride), n_classes)``.
 
     Features are computed tile by tile (with the halo the window features
     need), so feature memory grows with ``tile_size**2``, not with the image.

@@ -160,15 +160,15 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
         return "" if low is None else f"{low:.3f}-{high:.3f}"
 
     for r in ours:
-        lines.append("| " + " | ".join([r["experiment"], _model_label(r), _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]),
-                                        _fmt(r["mean_f1"])] + [_fmt(r[f"iou_{c}"], 3) for c in class_names]
-                                       + [interval(r, k) for k in INTERVAL_KEYS]) + " |")
+        cells = [r["experiment"], _model_label(r), _fmt(r["pixel_accuracy"]), _fmt(r["mean_iou"]), _fmt(r["mean_f1"])]
+        cells += [_fmt(r[f"iou_{c}"], 3) for c in class_names] + [interval(r, k) for k in INTERVAL_KEYS]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "F1 per class:", "",
               "| experiment | model | " + " | ".join(f"F1 {c}" for c in class_names) + " |",
               "| --- | --- |" + " ---: |" * len(class_names)]
     for r in ours:
-        lines.append(f"| {r['experiment']} | {_model_label(r)} | " + " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
-                     + " |")
+        f1 = " | ".join(_fmt(r[f"f1_{c}"], 3) for c in class_names)
+        lines.append(f"| {r['experiment']} | {_model_label(r)} | {f1} |")
     skipped = {(s["image_id"], s["reason"]) for m in metrics_list for s in m.get("skipped") or []}
     if skipped:
         # Unreadable files and faces not found: not scored by any run that lists them.

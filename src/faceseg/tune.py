@@ -32,6 +32,7 @@ from faceseg import features, paths
 from faceseg.atlas import choose_atlas_ids
 from faceseg.class_bias import bias_report
 from faceseg.config import (
+    ConfigError,
     assignment,
     dataset_tag,
     deep_update,
@@ -332,12 +333,16 @@ def main(argv=None) -> int:
         parser.error("--fit-class-bias needs --repeats 1")
     baseline = _read_baseline(args.baseline) if args.baseline else None
 
-    overrides = {}
-    for text in args.set:
-        overrides = deep_update(overrides, assignment(text))
-    config = load_config(args.config, overrides)
+    try:
+        overrides = {}
+        for text in args.set:
+            overrides = deep_update(overrides, assignment(text))
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
     if args.experiment not in config["experiments"]:
-        parser.error(f"--experiment {args.experiment!r} is not in {args.config}; it has {sorted(config['experiments'])}")
+        parser.error(f"--experiment {args.experiment!r} is not in {args.config}; "
+                     f"it has {sorted(config['experiments'])}")
     dataset = config["dataset"]
     split = config["train_split"]
     records = split_records(config, split)

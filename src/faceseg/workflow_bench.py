@@ -163,14 +163,16 @@ def estimate_full_lapa(fasseg_run, size_ratio: float = 1.0, cores: int = 64, fas
     shard_cpu_s = size_ratio * (
         LAPA_SPLITS["train"] / 20 * n_train * per_image["extract_features"]
         + LAPA_SPLITS["test"] / 50 * n_test * (per_image["segment_images"] + per_image["decide_labels"]))
-    def job_seconds(rule):
-        return [float(b.read_text().splitlines()[-1].split("\t")[0]) for b in (run / "benchmarks" / rule).rglob("*.tsv")]
+    def job_seconds(rule, model=None):
+        """Wall seconds of every job of ``rule`` (of ``model`` only: train_model's benchmarks are named by model)."""
+        files = (run / "benchmarks" / rule).rglob("*.tsv" if model is None else f"{model}.tsv")
+        return [float(b.read_text().splitlines()[-1].split("\t")[0]) for b in files]
 
     # Training jobs take every core, so they run one after the other. The trees are scaled to the cores;
     # the MLP is not (it used less than one of the two cores here): on the CPU its time grows with the rows only.
     tree_s = sum(t * LAPA_ROWS_OVER_FASSEG[m] * fasseg_threads / cores for m in ("rf", "hgb")
-                 for t in job_seconds(f"train_{m}"))
-    mlp_s = sum(t * LAPA_ROWS_OVER_FASSEG["mlp"] for t in job_seconds("train_mlp"))
+                 for t in job_seconds("train_model", m))
+    mlp_s = sum(t * LAPA_ROWS_OVER_FASSEG["mlp"] for t in job_seconds("train_model", "mlp"))
     # One single-threaded merge per experiment, side by side.
     merge_s = max(job_seconds("merge_features"), default=0.0) * LAPA_ROWS_OVER_FASSEG["mlp"]
     total = shard_cpu_s / cores + merge_s + tree_s + mlp_s

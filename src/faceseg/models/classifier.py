@@ -75,7 +75,7 @@ class PixelClassifier:
             return self.label_atlas.n_landmarks
         return sum(name.startswith("lm_dx_") for name in self.feature_names) or None
 
-    def with_decision(self, decision: dict) -> "PixelClassifier":
+    def with_decision(self, decision: dict) -> PixelClassifier:
         """This model with other decision parameters (prior correction, smoothing, class bias)."""
         decision = check_decision(self.kind, decision)
         bias_vector(decision["class_bias"], self.class_names, f"models.{self.kind}.class_bias")

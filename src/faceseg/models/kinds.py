@@ -7,8 +7,8 @@ predictor. Adding a model is adding one entry to :data:`MODEL_KINDS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from faceseg.models import mlp, trees
 from faceseg.models.params import (
