@@ -17,6 +17,7 @@ job never leaves a store that looks complete.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,39 @@ def open_store(path):
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: not a faceseg feature store ({exc})") from None
     return group
+
+
+@dataclass(frozen=True)
+class TrainingStoreAttrs:
+    """What a merged training store says of itself (its root attributes, written by :func:`merge_stores`)."""
+
+    feature_names: list[str]
+    class_names: list[str]
+    feature_config: dict
+    config_digest: str | None = None
+    sampling: dict | None = None
+    image_ids: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"image_id", "reason"} of images with no rows
+    face_frames: list[dict] = field(default_factory=list)  # per image: where the face sits
+    class_pixel_counts: list[int] | None = None  # every pixel of the training images, per class
+    class_sample_counts: list[int] | None = None  # the sampled rows, per class
+
+    @classmethod
+    def of(cls, group) -> TrainingStoreAttrs:
+        a = group.attrs
+        try:
+            return cls(list(a["feature_names"]), list(a["class_names"]), dict(a["feature_config"]),
+                       a.get("config_digest"), a.get("sampling"), list(a.get("image_ids") or []),
+                       list(a.get("skipped") or []), list(a.get("face_frames") or []), a.get("class_pixel_counts"),
+                       a.get("class_sample_counts"))
+        except KeyError as exc:
+            where = getattr(group, "store_path", group)
+            raise InputError(f"{where}: not a training store (no {exc} attribute)") from None
+
+    @property
+    def class_counts(self) -> dict:
+        """The class counts the prior correction is computed from (:func:`faceseg.decision.prior_weights`)."""
+        return {"class_pixel_counts": self.class_pixel_counts, "class_sample_counts": self.class_sample_counts}
 
 
 def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None) -> dict:

@@ -55,7 +55,7 @@ from faceseg.shards import assign_shards
 from faceseg.steps.extraction import extract_training_features
 from faceseg.steps.label_atlas import read_label_atlas
 from faceseg.steps.landmarks import detect_landmarks, landmarks_if_needed
-from faceseg.store import merge_stores, open_store
+from faceseg.store import TrainingStoreAttrs, merge_stores, open_store
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ def cross_validate(
             group = open_store(merged)
             model = train(model_kind, group, model_params, threads=threads, info={"dataset": dataset})
             model.label_atlas = atlas
-            weights = {a: (model.class_weights if a is None else prior_weights(group.attrs, a)) for a in prior_grid}
+            counts = TrainingStoreAttrs.of(group).class_counts
+            weights = {a: (model.class_weights if a is None else prior_weights(counts, a)) for a in prior_grid}
             for rec, f in zip(records, folds):
                 if f != k:
                     continue

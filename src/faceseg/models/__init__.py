@@ -9,6 +9,7 @@ from __future__ import annotations
 from faceseg.decision import bias_vector, prior_weights
 from faceseg.models.classifier import FeatureMismatchError, PixelClassifier, load_model
 from faceseg.models.kinds import MODEL_KINDS, MODEL_NAMES, ModelKind, model_kind
+from faceseg.store import TrainingStoreAttrs
 
 __all__ = ["MODEL_KINDS", "MODEL_NAMES", "FeatureMismatchError", "ModelKind", "PixelClassifier", "load_model",
            "model_kind", "train"]
@@ -23,10 +24,10 @@ def train(kind: str, group, params: dict, threads: int = 1, info: dict | None = 
     """
     spec = model_kind(kind)
     fit, decision = spec.split(params)
-    class_names = list(group.attrs["class_names"])
-    bias_vector(decision["class_bias"], class_names, f"models.{kind}.class_bias")
-    weights = prior_weights(group.attrs, decision["prior_correction"])
+    attrs = TrainingStoreAttrs.of(group)
+    bias_vector(decision["class_bias"], attrs.class_names, f"models.{kind}.class_bias")
+    weights = prior_weights(attrs.class_counts, decision["prior_correction"])
     estimator, train_info = spec.train(group, fit, threads)
-    return PixelClassifier(kind, estimator, list(group.attrs["feature_names"]), class_names,
-                           group.attrs["feature_config"], {**fit, **decision}, {**(info or {}), **train_info},
+    return PixelClassifier(kind, estimator, attrs.feature_names, attrs.class_names, attrs.feature_config,
+                           {**fit, **decision}, {**(info or {}), **train_info},
                            None if weights is None else weights.tolist())

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceseg.logutil import progress
 from faceseg.models.classifier import PixelClassifier
-from faceseg.store import column_moments, iter_minibatches
+from faceseg.store import TrainingStoreAttrs, column_moments, iter_minibatches
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def train(group, p: dict, threads: int) -> tuple[dict, dict]:
     rng = np.random.default_rng(p["seed"])
 
     n_rows, n_features = group["X"].shape
-    n_classes = len(group.attrs["class_names"])
+    n_classes = len(TrainingStoreAttrs.of(group).class_names)
     mean, std = column_moments(group)
     std = np.where(std < 1e-6, 1.0, std)  # constant features pass through centred
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)

@@ -8,7 +8,7 @@ from faceseg import models
 from faceseg.framing import face_framing
 from faceseg.models import model_kind
 from faceseg.steps.extraction import atlas_for
-from faceseg.store import open_store
+from faceseg.store import TrainingStoreAttrs, open_store
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +23,19 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
     """
     model_kind(kind)  # an unknown kind fails before the store is read
     group = open_store(store)
+    attrs = TrainingStoreAttrs.of(group)
     info = {
         **(info or {}),
         "train_store": str(store),
-        "sampling": group.attrs.get("sampling"),
-        "config_digest": group.attrs.get("config_digest"),
-        "training_images": group.attrs.get("image_ids", []),
-        "skipped_training_images": group.attrs.get("skipped", []),
-        "face_framing": face_framing(group.attrs.get("face_frames")),
+        "sampling": attrs.sampling,
+        "config_digest": attrs.config_digest,
+        "training_images": attrs.image_ids,
+        "skipped_training_images": attrs.skipped,
+        "face_framing": face_framing(attrs.face_frames),
         # The training images' class shares: the decisions' prior correction is computed from them.
-        "class_pixel_counts": group.attrs.get("class_pixel_counts"),
-        "class_sample_counts": group.attrs.get("class_sample_counts"),
+        **attrs.class_counts,
     }
-    atlas = atlas_for(group.attrs["feature_config"], atlas_path)  # before training: fail fast
+    atlas = atlas_for(attrs.feature_config, atlas_path)  # before training: fail fast
     model = models.train(kind, group, params, threads=threads, info=info)
     model.label_atlas = atlas
     model.save(out_model)
