@@ -70,3 +70,21 @@ def test_bootstrap_interval_needs_two_images_of_the_right_shape():
     assert bootstrap_intervals([_image(45, 5)], ["a", "b"]) is None
     with pytest.raises(ValueError, match=r"confusions must be \(n_images, 3, 3\), got \(2, 2, 2\)"):
         bootstrap_intervals([_image(45, 5)] * 2, ["a", "b", "c"])
+
+
+def test_confusion_records_round_trip_and_a_bad_one_names_its_file(tmp_path):
+    import numpy as np
+
+    from faceseg.metrics import ConfusionRecord
+
+    cm = np.arange(9).reshape(3, 3)
+    ConfusionRecord("a", "rf", confusion=cm, confusion_per_pixel=cm.T).write(tmp_path / "a.json")
+    ConfusionRecord("b", "mlp", skipped="b.png: truncated").write(tmp_path / "b.json")
+    a, b = ConfusionRecord.read(tmp_path / "a.json"), ConfusionRecord.read(tmp_path / "b.json")
+    assert (a.image_id, a.model, a.skipped) == ("a", "rf", None)
+    np.testing.assert_array_equal(a.confusion, cm)
+    np.testing.assert_array_equal(a.confusion_per_pixel, cm.T)
+    assert b.confusion is None and b.confusion_per_pixel is None and b.skipped == "b.png: truncated"
+    (tmp_path / "bad.json").write_text('{"image_id": "c"}')
+    with pytest.raises(ValueError, match=r"bad.json: not a per-image confusion record"):
+        ConfusionRecord.read(tmp_path / "bad.json")

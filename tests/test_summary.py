@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from faceseg.metrics import scores
+from faceseg.metrics import ConfusionRecord, scores
 from faceseg.summary import PUBLISHED, pose_scores, write_pose_tables, write_summary
 
 CLASSES = ["background", "skin", "hair", "eyes", "nose", "mouth"]
@@ -63,7 +63,7 @@ def test_summary_without_published_rows(tmp_path):
 
 
 def _confusion_file(path, image_id, cm):
-    path.write_text(json.dumps({"image_id": image_id, "skipped": None, "confusion": np.asarray(cm).tolist()}))
+    ConfusionRecord(image_id, "rf", confusion=np.asarray(cm)).write(path)
     return path
 
 
@@ -74,7 +74,7 @@ def test_pose_scores_sum_each_pose(tmp_path):
     files = [_confusion_file(tmp_path / "1.json", "0/personne06146+0+0", a),
              _confusion_file(tmp_path / "2.json", "0/personne07146+0+0", b),
              _confusion_file(tmp_path / "3.json", "-15/personne06145+0-15", a)]
-    (tmp_path / "4.json").write_text(json.dumps({"image_id": "+90/x", "skipped": None, "confusion": None}))
+    ConfusionRecord("+90/x", "rf").write(tmp_path / "4.json")
     by_pose = pose_scores(files + [tmp_path / "4.json"], CLASSES)
     assert list(by_pose) == ["-15", "0"], "poses in numeric order; unscored images left out"
     assert by_pose["0"]["n_images"] == 2 and by_pose["0"]["per_class"]["eyes"]["recall"] == 0.5
