@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 
 def face_frame_of(landmarks, feature_config) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,6 @@ from faceseg.datasets import get_dataset
 from faceseg.framing import face_frame_of
 from faceseg.io import InputError, NoFaceError, read_image, read_landmarks, write_png
 from faceseg.segment import segment_image
-
-log = logging.getLogger(__name__)
 
 
 def reframe_photo(image, landmarks, framing: dict, feature_config: dict):

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from faceseg.datasets import get_dataset
 from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
-
-log = logging.getLogger(__name__)
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
