@@ -1,4 +1,5 @@
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,30 @@ def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
         write_decision("rf", {"smooth_sigma": -1}, tmp_path / "bad.json")
     with pytest.raises(ValueError, match=r"models.rf: unknown parameter\(s\) \['n_estimators'\]"):
         write_decision("rf", {"n_estimators": 3}, tmp_path / "bad.json")
+
+
+def test_a_new_kind_is_one_registry_entry(tmp_path, store, monkeypatch):
+    """The README's worked example: extremely randomised trees, trained, saved, loaded and configured."""
+    from faceseg.config import experiment_models, load_config
+    from faceseg.models import ModelKind, trees
+    from faceseg.models.params import RF_FIT, decision_table
+
+    def train_extra_trees(group, p, threads):
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        model = ExtraTreesClassifier(n_estimators=p["n_estimators"], min_samples_leaf=p["min_samples_leaf"],
+                                     max_features=p["max_features"], n_jobs=threads, random_state=p["seed"])
+        return trees.fit("et", model, group, p, threads)
+
+    monkeypatch.setitem(trees.ROW_BLOCK, "et", 8192)
+    monkeypatch.setitem(MODEL_KINDS, "et", ModelKind("et", "extremely randomised trees", False, {**RF_FIT},
+                                                      decision_table(0.25), train_extra_trees, trees.predict_proba))
+    group, X, y = store
+    model = train("et", group, {"n_estimators": 10})
+    model.save(tmp_path / "et.joblib")
+    again = load_model(tmp_path / "et.joblib")
+    assert type(again.estimator).__name__ == "ExtraTreesClassifier"
+    assert (again.predict(X, NAMES) == y).mean() > 0.9
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml",
+                         {"models": {"et": {"enabled": True, "n_estimators": 7}}})
+    assert experiment_models(config, "icip2015")["et"]["n_estimators"] == 7

@@ -20,7 +20,7 @@ from jsonschema.exceptions import best_match
 
 from faceseg import features
 from faceseg.datasets import fasseg_person, get_dataset, list_images
-from faceseg.models import MODEL_KINDS, MODEL_NAMES
+from faceseg.models import MODEL_KINDS
 
 #: The schema of a configuration file (model parameters come from the model registry).
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
@@ -80,7 +80,7 @@ def resolve_config(config: dict) -> dict:
             for model, params in trained.items():
                 MODEL_KINDS[model].split(params)
             if name in config["run_experiments"] and not trained:
-                raise ConfigError(f"experiment {name!r} trains no model: set models.<{'|'.join(MODEL_NAMES)}>"
+                raise ConfigError(f"experiment {name!r} trains no model: set models.<{'|'.join(MODEL_KINDS)}>"
                                   f".enabled (or experiments.{name}.models.<model>.enabled) to true")
         holdout_persons(config)
     except ConfigError:
@@ -225,7 +225,7 @@ def experiment_models(config: dict, name: str) -> dict[str, dict]:
     without touching the others.
     """
     out = {}
-    for model in MODEL_NAMES:
+    for model in MODEL_KINDS:
         params = model_settings(config, name, model)
         if params.pop("enabled"):
             out[model] = params
@@ -235,7 +235,7 @@ def experiment_models(config: dict, name: str) -> dict[str, dict]:
 def model_settings(config: dict, name: str, model: str) -> dict:
     """The top-level ``models.<model>`` entry with experiment ``name``'s overrides (``enabled`` included)."""
     overrides = config["experiments"][name].get("models") or {}
-    unknown = set(overrides) - set(MODEL_NAMES)
+    unknown = set(overrides) - set(MODEL_KINDS)
     if unknown:
-        raise ValueError(f"experiments.{name}.models: unknown model(s) {sorted(unknown)}; known: {list(MODEL_NAMES)}")
+        raise ValueError(f"experiments.{name}.models: unknown model(s) {sorted(unknown)}; known: {list(MODEL_KINDS)}")
     return {**copy.deepcopy(config["models"][model]), **copy.deepcopy(overrides.get(model) or {})}
