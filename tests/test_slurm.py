@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 IMAGES = {"train": 4, "test": 4}
 # The test cluster has no accounting database: squeue answers the status
-# queries (README: Run on a SLURM cluster). Quick status checks to keep the
+# queries (README: Cluster (SLURM)). Quick status checks to keep the
 # test short; successful jobs' SLURM logs kept to show that every job went
 # through sbatch.
 SLURM_ARGS = [
