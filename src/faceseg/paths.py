@@ -8,6 +8,8 @@ functions with values, so a layout change is made here only.
 
 from __future__ import annotations
 
+from faceseg.decision import decision_path
+
 RESULTS = "results"
 
 D, E, M, SPLIT, SHARD = "{dataset}", "{experiment}", "{model}", "{split}", "{shard}"
@@ -45,8 +47,8 @@ def model_file(dataset=D, experiment=E, model=M) -> str:
 
 
 def decision_file(dataset=D, experiment=E, model=M) -> str:
-    """A model's decision parameters, beside it (where ``faceseg segment`` finds them)."""
-    return f"{RESULTS}/models/{dataset}/{experiment}/{model}.decision.json"
+    """A model's decision parameters, beside it (where ``load_model`` and ``faceseg segment`` find them)."""
+    return str(decision_path(model_file(dataset, experiment, model)))
 
 
 def probability_store(dataset=D, experiment=E, model=M, shard=SHARD) -> str:

@@ -45,7 +45,7 @@ from faceseg.config import (
 )
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.decision import biased_argmax, prior_weights, smoothed
+from faceseg.decision import bias_vector, biased_argmax, prior_weights, smoothed
 from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
@@ -116,6 +116,8 @@ def cross_validate(
     grid = [(a, s, t) for a in prior_grid for s in sigma_grid for t in strides]
     totals = {pair: np.zeros((n_folds, spec.n_classes, spec.n_classes), np.int64) for pair in grid}
     held_out = {pair: [] for pair in grid}  # (fold, proba rows, labels) per image, for fit_bias
+    decision = MODEL_KINDS[model_kind].split(model_params)[1]
+    bias = bias_vector(decision["class_bias"], spec.class_names, f"models.{model_kind}.class_bias")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
 
         def extract(recs, folder, atlas=None):
@@ -161,15 +163,14 @@ def cross_validate(
                                                stride=t) for t in strides}
                 for a, s, t in grid:
                     proba = proba_from_grid(grids[t], t, image.shape[:2], weights[a])
-                    processed = smoothed(proba, model.decision["smooth_sigma"] if s is None else s)
-                    pred = biased_argmax(processed, model.decision_bias)
+                    processed = smoothed(proba, decision["smooth_sigma"] if s is None else s)
+                    pred = biased_argmax(processed, bias)
                     totals[(a, s, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
                     if fit_bias:
                         step = bias_subsample
                         held_out[(a, s, t)].append((k, processed[::step, ::step].reshape(-1, spec.n_classes),
                                                     labels[::step, ::step].ravel()))
     results = []
-    decision = MODEL_KINDS[model_kind].split(model_params)[1]
     for (a, sigma, step), per_fold in totals.items():
         total = per_fold.sum(axis=0)
         result = scores(total, spec.class_names)

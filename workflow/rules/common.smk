@@ -173,10 +173,6 @@ def decision_params(experiment_name, model):
     return _MODEL_KINDS[model].split(model_params(experiment_name, model))[1]
 
 
-def probability_stores(dataset, experiment_name, model):
-    return [paths.probability_store(dataset, experiment_name, model, shard) for shard in shards(config["eval_split"])]
-
-
 def prediction_parts(dataset, experiment_name, model):
     """The shard folders of one model's predictions."""
     return [paths.prediction_dir(dataset, experiment_name, model, shard) for shard in shards(config["eval_split"])]
@@ -199,11 +195,6 @@ def prediction_files(dataset, experiment_name, model, kind):
 
 def all_reports():
     return [paths.report_file("metrics.json", DATASET, name, model) for name, model in runs()]
-
-
-def all_decision_files():
-    """Each model's decision parameters beside it, where faceseg segment finds them."""
-    return [paths.decision_file(DATASET, name, model) for name, model in runs()]
 
 
 def all_summaries():

@@ -199,5 +199,4 @@ def load_model(path) -> PixelClassifier:
     if decision.is_file() and "class_pixel_counts" in model.info:
         # The workflow fits a model without its decision parameters and writes them beside it.
         model = model.with_decision(read_decision(decision, model.kind))
-        model.source = str(path)
     return model
