@@ -60,8 +60,8 @@ def test_segment_a_fasseg_test_image(tiny_model, fasseg_root, tmp_path):
     assert overlay.width > overlay.height  # photo | segmentation, side by side
 
 
-def test_a_small_face_in_a_large_photo_is_reframed(tiny_model, fasseg_root, tmp_path):
-    """The test image shrunk to half size in a canvas 2.5x as large: reframing recovers the face's scale."""
+def test_a_small_face_in_a_large_photo_is_rescaled(tiny_model, fasseg_root, tmp_path):
+    """The test image shrunk to half size in a canvas 2.5x as large: normalisation recovers the face's scale."""
     image = Image.open(fasseg_root / "V1" / "Test_RGB" / "1.png").convert("RGB")
     truth = read_labels(FASSEG, fasseg_root / "V1" / "Test_Labels" / "1.png")
     w, h = image.size
@@ -80,11 +80,30 @@ def test_a_small_face_in_a_large_photo_is_reframed(tiny_model, fasseg_root, tmp_
         pred = np.asarray(Image.open(out_dir / "wide_labels.png"))
         return proc.stdout, scores(confusion_matrix(canvas_truth, pred, 6), FASSEG.class_names)["mean_iou"]
 
-    out, reframed = face_iou(tmp_path / "reframed")
-    assert "reframed (crop" in out and "zoom 2." in out
-    _, as_is = face_iou(tmp_path / "as_is", "--no-reframe")
-    print(f"mean IoU over the canvas: reframed {reframed:.3f}, as it is {as_is:.3f}")
-    assert reframed > as_is + 0.1, (reframed, as_is)
+    out, normalised = face_iou(tmp_path / "normalised")
+    assert "scaled x2." in out
+    _, as_is = face_iou(tmp_path / "as_is", "--no-normalise")
+    print(f"mean IoU over the canvas: normalised {normalised:.3f}, as it is {as_is:.3f}")
+    assert normalised > as_is + 0.1, (normalised, as_is)
+
+
+def test_photos_in_parallel_and_every_face(tiny_model, fasseg_root, tmp_path):
+    left = np.asarray(Image.open(fasseg_root / "V1" / "Test_RGB" / "1.png").convert("RGB"))
+    right = np.asarray(Image.open(fasseg_root / "V1" / "Test_RGB" / "2.png").convert("RGB"))
+    h = min(len(left), len(right))
+    Image.fromarray(np.concatenate([left[:h], right[:h]], axis=1)).save(tmp_path / "pair.png")
+    photos = [tmp_path / "pair.png", fasseg_root / "V1" / "Test_RGB" / "3.png"]
+    proc = faceseg("segment", *photos, "--model", tiny_model, "-o", tmp_path / "out", "--jobs", "2",
+                   "--all-faces", "--stride", "4")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{photos[0]}: ") and "2 faces found" in lines[0] and "largest" not in lines[0]
+    assert lines[1].startswith(f"{photos[1]}: ") and "1 face found" in lines[1]
+    labels = np.asarray(Image.open(tmp_path / "out" / "pair_labels.png"))
+    w = left.shape[1]
+    # both faces are segmented: skin in the middle of each
+    for x in (w // 2, w + right.shape[1] // 2):
+        assert (labels[h // 2 - 20 : h // 2 + 20, x - 20 : x + 20] == 1).mean() > 0.4
 
 
 def test_astronaut_several_faces_the_largest_is_segmented(tiny_model, tmp_path):

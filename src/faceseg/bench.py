@@ -1,6 +1,7 @@
 """Performance benchmark on real FASSEG images: speed per megapixel, peak memory per stage, scaling.
 
     python -m faceseg.bench --fasseg ../shared/data/fasseg [--experiment best] [--out bench.json] [--scaling 100 1000]
+    python -m faceseg.bench --fasseg ../shared/data/fasseg --segment-command MODEL... [--photos 10] [--jobs N]
 
 Every stage runs in a fresh Python process (as a Snakemake job does), so its
 peak RSS is its own, imports included. Figures are printed as a table and
@@ -278,11 +279,27 @@ def main(argv=None) -> int:
     scale.add_argument("--estimate-lapa", type=float, metavar="SIZE_RATIO", default=None,
                        help="with --job-overhead on a default FASSEG V1 run: the time of a full LaPa run on 64 "
                             "cores, for LaPa images SIZE_RATIO times FASSEG's 0.19 MP")
+    command = parser.add_argument_group("faceseg segment's speed (instead of the stages above)")
+    command.add_argument("--segment-command", nargs="+", metavar="MODEL",
+                         help="time the installed faceseg segment command with these models on V1 test photos, "
+                              "beside scikit-image's features")
+    command.add_argument("--photos", type=int, default=10, help="V1 test photos per call (default: 10)")
+    command.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                         help="faceseg segment --jobs, and scikit-image's threads (default: the cores)")
+    command.add_argument("--repeats", type=int, default=3, help="medians of this many repeats (default: 3)")
     args = parser.parse_args(argv)
     if args.job_overhead or args.lapa_scale:
         return _workflow_bench(args)
     if args.fasseg is None or not (args.fasseg / "V1").is_dir():
         parser.error(f"--fasseg must name a FASSEG folder holding V1/, got {args.fasseg}")
+    if args.segment_command:
+        from faceseg import photo_bench
+
+        results = photo_bench.run(args.segment_command, args.fasseg.resolve(), args.photos, args.jobs, args.repeats)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        print(photo_bench.format_table(results))
+        print(f"\nwritten to {args.out}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="faceseg-bench-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

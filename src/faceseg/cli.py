@@ -1,6 +1,7 @@
 """Command line: segment new photos with a trained model, and say what a model is.
 
-    faceseg segment PHOTO... --model MODEL [-o DIR] [--landmarks FILE...]
+    faceseg segment PHOTO... --model MODEL [-o DIR] [--landmarks FILE...] [--jobs N] [--all-faces]
+    faceseg robustness MODEL --fasseg-root DIR [--images N]
     faceseg info MODEL [--all-features] [--json]
 """
 
@@ -18,34 +19,64 @@ from faceseg.paths import metrics_of_model
 
 
 def _segment(args) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from faceseg.landmarks import LandmarkDetector
     from faceseg.models import load_model
-    from faceseg.photo import segment_photo
+    from faceseg.photo import PhotoSegmenter
 
-    model = load_model(args.model)
     if args.landmarks and len(args.landmarks) != len(args.photos):
         raise InputError(f"--landmarks: {len(args.landmarks)} files given for {len(args.photos)} photos; "
                          "give one per photo, in the same order")
-    detector = LandmarkDetector(upsample=args.upsample, cnn_fallback=not args.no_cnn)
-    failures = 0
-    for i, photo in enumerate(args.photos):
-        landmark_path = args.landmarks[i] if args.landmarks else None
+    if args.landmarks and args.all_faces:
+        raise InputError("--all-faces finds the faces with dlib; a landmark file gives one face")
+    segmenter = PhotoSegmenter(load_model(args.model), LandmarkDetector(upsample=args.upsample,
+                                                                         cnn_fallback=not args.no_cnn),
+                               stride=args.stride, tile_size=args.tile_size, threads=args.threads,
+                               normalise=not args.no_normalise, all_faces=args.all_faces)
+
+    def one(i):
         try:
-            result = segment_photo(model, photo, args.output, landmark_path, detector, args.tile_size, args.threads,
-                                   reframe=not args.no_reframe)
+            return segmenter.segment(args.photos[i], args.output, args.landmarks[i] if args.landmarks else None)
         except (InputError, NoFaceError, FeatureMismatchError) as exc:
-            # One bad photo does not stop the others; the exit status says something failed.
-            print(f"faceseg segment: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        faces = result["faces_found"]
-        found = "" if faces is None else (
-            f"; {faces} faces found, segmented the largest" if faces > 1 else "; 1 face found")
-        reframed = result["reframed"]
-        if reframed:
-            found += f"; reframed (crop {reframed['box']}, zoom {reframed['zoom']})"
-        print(f"{photo}: {result['labels']}, {result['overlay']}{found}")
+            return exc
+
+    failures = 0
+    # Photos in parallel threads (features, prediction and PNG encoding release the GIL),
+    # sharing the one model and detector.
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for photo, result in zip(args.photos, pool.map(one, range(len(args.photos)))):
+            if isinstance(result, Exception):
+                # One bad photo does not stop the others; the exit status says something failed.
+                print(f"faceseg segment: {result}", file=sys.stderr)
+                failures += 1
+                continue
+            print(f"{photo}: {result['labels']}, {result['overlay']}{_faces_note(result)}")
     return 1 if failures else 0
+
+
+def _faces_note(result) -> str:
+    found, done = result["faces_found"], result["faces_segmented"]
+    note = "" if found is None else f"; {found} face{'s' if found != 1 else ''} found"
+    if found and found > done:
+        note += ", segmented the largest"
+    for i, face in enumerate(result["faces"]):
+        if face["resampled"]:
+            note += f"; face {i + 1} rotated {-face['tilt_deg']:+.1f} deg, scaled x{face['zoom']:.2f}"
+    if result["pixels_beyond_context"]:
+        note += f"; {result['pixels_beyond_context']} pixels far from every face labelled background"
+    return note
+
+
+def _robustness(args) -> int:
+    from faceseg import robustness
+
+    results = robustness.run(args.model, args.fasseg_root, args.images, args.modes, args.jobs, args.stride,
+                             not args.no_v3, version=args.version)
+    print(robustness.format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
 
 
 def model_summary(model, metrics_path=None) -> dict:
@@ -161,16 +192,38 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--output", "-o", default="faceseg_out", help="folder for the label and overlay PNGs")
     seg.add_argument("--landmarks", nargs="+", metavar="FILE",
                      help="landmark files (LaPa format), one per photo; default: detect with dlib")
+    seg.add_argument("--stride", type=int, choices=range(1, 9), default=None,
+                     help="classify every STRIDE-th pixel of every STRIDE-th row and interpolate (default: the "
+                          "stride the workflow segmented with, recorded beside the model; 1 without a record)")
+    seg.add_argument("--jobs", "-j", type=_int_at_least(1), default=1, help="photos segmented in parallel")
+    seg.add_argument("--all-faces", action="store_true",
+                     help="segment every face dlib finds (each pixel in the frame of its nearest face), "
+                          "not only the largest")
     seg.add_argument("--tile-size", type=_int_at_least(16), default=256,
                      help="tile side for the features, >= 16 (bounds memory)")
-    seg.add_argument("--threads", type=_int_at_least(1), default=1)
+    seg.add_argument("--threads", type=_int_at_least(1), default=1, help="threads per photo (tiles in parallel)")
     seg.add_argument("--upsample", type=int, choices=range(4), default=1,
                      help="dlib: upsample the photo this often to find small faces")
     seg.add_argument("--no-cnn", action="store_true", help="dlib: do not fall back to the CNN face detector")
-    seg.add_argument("--no-reframe", action="store_true",
-                     help="segment the photo as it is, instead of cropping and resizing it so that the face sits "
-                          "as in the model's training images")
+    seg.add_argument("--no-normalise", action="store_true",
+                     help="segment the photo as it is (location relative to the photo), instead of mapping each "
+                          "face onto the training images' framing (eye line level, training face scale)")
     seg.set_defaults(run=_segment)
+
+    rob = sub.add_parser("robustness", help="per-class IoU of a FASSEG model under controlled changes of its test "
+                                            "photos, and on FASSEG V3's near-frontal poses")
+    rob.add_argument("model", help="a FASSEG model written by the workflow (results/models/fasseg/...)")
+    rob.add_argument("--fasseg-root", required=True, help="folder holding V1/, V2/, V3/")
+    rob.add_argument("--version", choices=("V1", "V2"), default="V1",
+                     help="the FASSEG version whose test split is changed (the one the model was trained on)")
+    rob.add_argument("--images", type=_int_at_least(1), default=None, help="only the first N test images")
+    rob.add_argument("--modes", nargs="+", choices=("normalised", "as is"), default=["normalised", "as is"],
+                     help="faceseg segment as it runs by default, and with --no-normalise")
+    rob.add_argument("--jobs", "-j", type=_int_at_least(1), default=1, help="photos segmented in parallel")
+    rob.add_argument("--stride", type=int, choices=range(1, 9), default=None, help="default: the model's")
+    rob.add_argument("--no-v3", action="store_true", help="leave out FASSEG V3's poses")
+    rob.add_argument("--json", help="also write the figures as JSON here")
+    rob.set_defaults(run=_robustness)
 
     info = sub.add_parser("info", help="what a model was trained on")
     info.add_argument("model")

@@ -18,7 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from faceseg import features
+from faceseg import augment, features
 from faceseg.datasets import fasseg_person, get_dataset, list_images
 from faceseg.models import MODEL_KINDS
 
@@ -76,6 +76,10 @@ def resolve_config(config: dict) -> dict:
                                   f"defined experiments: {sorted(config['experiments'])}")
         for name in config["experiments"]:
             features.resolve_config(experiment_features(config, name))
+            try:  # checked, not filled in: an experiment without augmentation keeps its sampling entry
+                augment.validate(config["experiments"][name]["sampling"].get("augment"))
+            except ValueError as exc:
+                raise ConfigError(f"experiments.{name}.{exc}") from None
             # Model parameters need no second check: the schema holds every kind's table.
             trained = experiment_models(config, name)
             if name in config["run_experiments"] and not trained:

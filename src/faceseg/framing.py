@@ -33,3 +33,27 @@ def face_framing(frames) -> dict | None:
         "size": [float(np.median(shape[:, 1] / scale)), float(np.median(shape[:, 0] / scale))],
         "n_images": len(frames),
     }
+
+
+def frame_size(framing: dict) -> tuple[float, float]:
+    """Width and height, in pixels, of the typical training image of a framing (:func:`face_framing`)."""
+    return framing["size"][0] * framing["scale"], framing["size"][1] * framing["scale"]
+
+
+def to_training_frame(landmarks, framing: dict, feature_config, level_eyes: bool = True) -> np.ndarray:
+    """The similarity transform that puts a face where, and at the size, it is in the typical training image.
+
+    A ``(2, 3)`` matrix mapping photo pixels ``(x, y)`` to pixels of the
+    training framing (:func:`frame_size`): the face's origin goes to the
+    framing's origin, its scale to the framing's scale and, with
+    ``level_eyes``, its eye line (the ``eyes`` face frame's axis) to the
+    horizontal.
+    """
+    from faceseg.features.landmarks import face_frame
+
+    frame = feature_config.get("landmarks", {}).get("frame", "auto")
+    origin, axes, scale = face_frame(landmarks, frame)
+    width, height = frame_size(framing)
+    target = np.array([framing["origin"][0] * width, framing["origin"][1] * height])
+    linear = (axes if level_eyes else np.eye(2)) * (framing["scale"] / scale)
+    return np.hstack([linear, (target - linear @ origin)[:, None]])

@@ -8,7 +8,7 @@ used; how many were found is reported.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -29,10 +29,11 @@ def model_dir() -> Path:
 
 @dataclass
 class Detection:
-    points: np.ndarray | None  # (68, 2) x, y; None when no face was found
+    points: np.ndarray | None  # (68, 2) x, y of the largest face; None when no face was found
     n_faces: int
     detector: str | None  # "hog" or "cnn"
     reason: str | None = None
+    faces: list = field(default_factory=list)  # (68, 2) points of each face located, largest first
 
 
 class LandmarkDetector:
@@ -64,8 +65,8 @@ class LandmarkDetector:
 
         return dlib.shape_predictor(str(model_dir() / "shape_predictor_68_face_landmarks.dat"))
 
-    def detect(self, image: np.ndarray) -> Detection:
-        """Detect the largest face in an RGB uint8 image and its 68 landmarks."""
+    def detect(self, image: np.ndarray, all_faces: bool = False) -> Detection:
+        """Detect the largest face in an RGB uint8 image and its 68 landmarks (``all_faces``: every face's)."""
         image = np.ascontiguousarray(image)
         rects, detector = list(self._hog(image, self.upsample)), "hog"
         if not rects and self.cnn_fallback:
@@ -73,7 +74,7 @@ class LandmarkDetector:
         if not rects:
             tried = "HOG and CNN detectors" if self.cnn_fallback else "HOG detector"
             return Detection(None, 0, None, f"no face found by the dlib {tried}")
-        rect = max(rects, key=lambda r: r.width() * r.height())
-        shape = self._shape(image, rect)
-        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        return Detection(points, len(rects), detector)
+        rects = sorted(rects, key=lambda r: r.width() * r.height(), reverse=True)
+        faces = [np.array([[p.x, p.y] for p in self._shape(image, rect).parts()], dtype=np.float64)
+                 for rect in (rects if all_faces else rects[:1])]
+        return Detection(faces[0], len(rects), detector, faces=faces)

@@ -129,24 +129,3 @@ def importance_bars(totals: dict[str, float], counts: dict[str, int], out_png, t
     ax.set_xlabel("impurity importance, summed over the group's channels")
     ax.set_title(title)
     _save(fig, out_png)
-
-
-def photo_overlay(image, labels, class_names, colours, out_png, landmarks=None, title: str = "",
-                  alpha: float = 0.5) -> None:
-    """The photo beside the photo blended with its label colours, with the landmarks and a legend."""
-    coloured = colourise_labels(labels, colours).astype(np.float32)
-    blended = ((1 - alpha) * image + alpha * coloured).astype(np.uint8)
-    h, w = labels.shape
-    scale = 5.0 / max(h, w)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * w * scale + 1.8, h * scale + 0.6))
-    for ax, picture, name in ((axes[0], image, "photo"), (axes[1], blended, "segmentation")):
-        ax.imshow(picture)
-        ax.set_title(name, fontsize=10)
-        ax.axis("off")
-    if landmarks is not None:
-        axes[0].scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="lime", linewidths=0)
-        axes[0].set_xlim(-0.5, w - 0.5)  # points on the edge must not widen the panel
-        axes[0].set_ylim(h - 0.5, -0.5)
-    class_legend(axes[1], class_names, colours, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    _save(fig, out_png)

@@ -58,6 +58,7 @@ def predict_proba_grid(
     progress=None,
     apply_prior: bool = True,
     stride: int = 1,
+    location_map=None,
 ) -> np.ndarray:
     """Class probabilities of every ``stride``-th pixel of every ``stride``-th row.
 
@@ -65,6 +66,7 @@ def predict_proba_grid(
 
     Features are computed tile by tile (with the halo the window features
     need), so feature memory grows with ``tile_size**2``, not with the image.
+    ``location_map``: see :func:`~faceseg.features.compute_features_tile`.
     """
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
         raise ValueError(f"tile_size must be an integer >= 16, got {tile_size!r}")
@@ -82,7 +84,7 @@ def predict_proba_grid(
         r, c = tile
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
         feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride,
-                                      atlas=model.label_atlas)
+                                      atlas=model.label_atlas, location_map=location_map)
         p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads_per_tile, apply_prior=apply_prior)
         grid[r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = p.reshape(
             feats.shape[0], feats.shape[1], -1)

@@ -58,12 +58,13 @@ rule decision_settings:
         paths.decision_file(),
     params:
         decision=lambda wc: decision_params(wc.experiment, wc.model),
+        stride=config["segmentation"]["stride"],
     log:
         "logs/decision_settings/{dataset}/{experiment}/{model}.log",
     run:
         from faceseg.decision import write_decision
 
-        write_decision(wildcards.model, params.decision, output[0])
+        write_decision(wildcards.model, params.decision, output[0], stride=params.stride)
 
 
 rule decide_labels:

@@ -195,13 +195,15 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int, atlas=No
     return out
 
 
-def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int = 1, atlas=None) -> np.ndarray:
+def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int = 1, atlas=None,
+                          location_map=None) -> np.ndarray:
     """Features of the pixels ``rows[0]:rows[1]:stride, cols[0]:cols[1]:stride``.
 
     Returns ``(ceil(h / stride), ceil(w / stride), n_features)`` for a tile of
     ``h x w`` pixels (``stride`` 1: every pixel). Only the tile plus a halo of
     :func:`feature_halo` pixels is processed, and the result equals the same
-    pixels of a whole-image computation.
+    pixels of a whole-image computation. ``location_map``: a 2x3 affine map from
+    image pixel centres ``(x, y)`` to the location features (None: ``(x / W, y / H)``).
     """
     config = resolve_config(config)
     _check_inputs(config, landmarks, atlas)
@@ -216,7 +218,7 @@ def compute_features_tile(image, config, rows, cols, landmarks=None, stride: int
     ys, xs = np.mgrid[r0 - y0 : r1 - y0 : stride, c0 - x0 : c1 - x0 : stride]
     rect = (r0 - y0, r1 - y0, c0 - x0, c1 - x0, stride)
     ctx = PixelContext(image[y0:y1, x0:x1], ys.ravel(), xs.ravel(), (y0, x0), (h, w), landmarks, rect=rect,
-                       full_image=image, atlas=atlas)
+                       full_image=image, atlas=atlas, location_map=location_map)
     return _compute(ctx, config).reshape(ys.shape[0], ys.shape[1], -1)
 
 

@@ -18,7 +18,7 @@ class PixelContext:
     """
 
     def __init__(self, image, ys, xs, origin=(0, 0), full_shape=None, landmarks=None, rect=None, full_image=None,
-                 atlas=None):
+                 atlas=None, location_map=None):
         self.image = np.ascontiguousarray(image)
         self.ys = np.asarray(ys, dtype=np.intp)
         self.xs = np.asarray(xs, dtype=np.intp)
@@ -34,6 +34,9 @@ class PixelContext:
         self._full_image = full_image
         # The label atlas of the label_atlas group (faceseg.atlas.LabelAtlas), or None.
         self.atlas = atlas
+        # A 2x3 affine map from full-image pixel centres (x, y) to the location
+        # features, or None: the position normalised by the full image's size.
+        self.location_map = None if location_map is None else np.asarray(location_map, dtype=np.float64)
         self._cache: dict = {}
 
     @property

@@ -28,6 +28,7 @@ from faceseg.decision import (
     decision_path,
     prior_weights,
     read_decision,
+    read_stride,
 )
 from faceseg.io import InputError, atomic_output
 
@@ -53,6 +54,8 @@ class PixelClassifier:
     # The label atlas (faceseg.atlas.LabelAtlas) its label_atlas features read; None without them.
     label_atlas: object = field(default=None, repr=False, compare=False)
     source: str | None = field(default=None, compare=False)  # the file it was loaded from, for messages
+    # The stride the workflow segmented its evaluation images with (from the decision file), if known.
+    segmentation_stride: int | None = field(default=None, compare=False)
     _forward_layers: object = field(default=None, repr=False, compare=False)  # MLP: cached (W.T, b) layers
 
     @property
@@ -199,4 +202,5 @@ def load_model(path) -> PixelClassifier:
     if decision.is_file() and "class_pixel_counts" in model.info:
         # The workflow fits a model without its decision parameters and writes them beside it.
         model = model.with_decision(read_decision(decision, model.kind))
+        model.segmentation_stride = read_stride(decision)
     return model

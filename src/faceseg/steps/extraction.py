@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from faceseg import augment as augmentation
 from faceseg import features
 from faceseg.atlas import load_label_atlas
 from faceseg.datasets import get_dataset, read_labels
@@ -60,9 +61,21 @@ def sample_training_image(
     if landmarks is not None:
         attrs["face_frame"] = face_frame_of(landmarks, config)
     rng = image_rng(sampling.get("seed", 0), image_id)
-    coords = balanced_sample(labels, sampling["samples_per_image"], spec.n_classes, rng)
-    X = features.compute_features(image, config, coords=coords, landmarks=landmarks, atlas=atlas)
-    y = labels[coords[:, 0], coords[:, 1]]
+    augment = augmentation.validate(sampling.get("augment"))
+    views = [(image, labels, landmarks)]
+    views += [augmentation.augmented_copy(image, labels, landmarks, augment, rng, spec.class_names, spec.n_classes)
+              for _ in range(augment["copies"])]
+    # The sample budget is shared by the image and its copies (the image takes the remainder).
+    quotas = [sampling["samples_per_image"] // len(views)] * len(views)
+    quotas[0] += sampling["samples_per_image"] - sum(quotas)
+    parts = []
+    for (view, view_labels, view_landmarks), quota in zip(views, quotas):
+        view_coords = balanced_sample(view_labels, quota, spec.n_classes, rng)
+        parts.append((features.compute_features(view, config, coords=view_coords, landmarks=view_landmarks,
+                                                atlas=atlas),
+                      view_labels[view_coords[:, 0], view_coords[:, 1]], view_coords))
+    # coords: each row's pixel in the picture it was sampled from (the image or one of its copies).
+    X, y, coords = (np.concatenate(arrays) if len(parts) > 1 else arrays[0] for arrays in zip(*parts))
     counts = np.bincount(y, minlength=spec.n_classes)
     log.info("%s: %d samples x %d features; per class %s", image_id, len(y), X.shape[1],
              dict(zip(spec.class_names, counts.tolist())))
