@@ -125,3 +125,21 @@ def test_the_stride_defaults_to_the_one_recorded_beside_the_model(tiny_model, tm
     assert model.segmentation_stride == 4 and model.decision["smooth_sigma"] == 2
     assert PhotoSegmenter(model).stride == 4 and PhotoSegmenter(model, stride=2).stride == 2
     assert "stride" not in read_decision(decision_path(copy), "rf")
+
+
+def test_the_robustness_report_scores_the_photo_not_the_canvas(tiny_model, fasseg_root):
+    from faceseg.robustness import UNCHANGED, format_table, run
+
+    results = run(tiny_model, fasseg_root, n_images=2, modes=("normalised",), changes=[UNCHANGED, rotated(30)])
+    rows = {row["change"]: row for row in results["rows"]}
+    assert list(rows) == ["unchanged", "rotate +30 deg", "V3 yaw 0 deg", "V3 yaw +15 deg", "V3 yaw -15 deg",
+                          "V3 yaw +30 deg", "V3 yaw -30 deg"]
+    assert all(row["faces_found"] == row["images"] == 2 for row in rows.values())
+    image = read_image(fasseg_root / "V1" / "Test_RGB" / "1.png")
+    other = read_image(fasseg_root / "V1" / "Test_RGB" / "10.png")
+    photo_pixels = image.shape[0] * image.shape[1] + other.shape[0] * other.shape[1]
+    assert np.sum(rows["unchanged"]["confusion"]) == photo_pixels
+    # rotated onto a larger canvas, only the pixels that show the photo are scored (nearest-neighbour: +-1 %)
+    assert abs(np.sum(rows["rotate +30 deg"]["confusion"]) / photo_pixels - 1) < 0.01
+    table = format_table(results)
+    assert table.count("\n| ") == 1 + 7 and "| unchanged | normalised | 2/2 |" in table

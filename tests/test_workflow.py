@@ -78,7 +78,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
         fasseg_run / "results/probabilities/fasseg/default/hgb" / f"{shard_of('1', 'test')}.zarr")
     assert attrs["stride"] == 4 and stored[0].proba().shape[2] == 6
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
-    assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5
+    assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5 and decision["stride"] == 4
     for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images",
                  "decide_labels", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"

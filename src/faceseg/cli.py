@@ -62,7 +62,8 @@ def _faces_note(result) -> str:
         note += ", segmented the largest"
     for i, face in enumerate(result["faces"]):
         if face["resampled"]:
-            note += f"; face {i + 1} rotated {-face['tilt_deg']:+.1f} deg, scaled x{face['zoom']:.2f}"
+            note += (f"; face {i + 1} resampled (eye line at {face['tilt_deg']:+.1f} deg clockwise levelled, "
+                     f"scaled x{face['zoom']:.2f})")
     if result["pixels_beyond_context"]:
         note += f"; {result['pixels_beyond_context']} pixels far from every face labelled background"
     return note

@@ -59,7 +59,7 @@ class FaceView:
     landmarks: np.ndarray  # (K, 2) photo pixels (x, y)
     to_frame: np.ndarray  # (2, 3): photo pixels -> pixels of the training framing
     frame_size: tuple[float, float]  # the training framing's width and height (px)
-    tilt_deg: float  # the eye line's angle in the photo
+    tilt_deg: float  # the eye line's angle in the photo, degrees clockwise as seen (the y axis points down)
     zoom: float  # training face scale / the face's scale in the photo
     resample: bool  # whether the photo is resampled (rotated, rescaled) for this face
 

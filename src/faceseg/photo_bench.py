@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ from faceseg.io import read_image
 
 
 def _command_seconds(model, photos, jobs: int, out_dir: Path) -> float:
-    exe = shutil.which("faceseg")
+    # The console script of this interpreter's environment (which need not be on PATH).
+    beside = Path(sys.executable).with_name("faceseg")
+    exe = str(beside) if beside.is_file() else shutil.which("faceseg")
     if exe is None:
         raise RuntimeError("the faceseg console script is not installed (pip install -e .)")
     shutil.rmtree(out_dir, ignore_errors=True)

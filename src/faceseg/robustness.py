@@ -152,7 +152,10 @@ def iou(confusion) -> np.ndarray:
 
 def run(model_path, fasseg_root, n_images: int | None = None, modes=("normalised", "as is"), jobs: int = 1,
         stride: int | None = None, v3: bool = True, changes=None, version: str = "V1") -> dict:
-    """Every change (and the V3 poses) in every mode: ``{"rows": [...], ...}`` for :func:`format_table`."""
+    """Every change (and the V3 poses) in every mode: ``{"rows": [...], ...}`` for :func:`format_table`.
+
+    ``n_images``: only the first N test images (and V3 images per pose).
+    """
     from faceseg.landmarks import LandmarkDetector
     from faceseg.models import load_model
     from faceseg.photo import PhotoSegmenter
@@ -171,6 +174,7 @@ def run(model_path, fasseg_root, n_images: int | None = None, modes=("normalised
             pose = record.image_id.split("/")[0]
             if pose in V3_POSES and record.label_path is not None:
                 pose_items.setdefault(pose, []).append((record.image_path, record.label_path))
+        pose_items = {pose: items[:n_images] for pose, items in pose_items.items()}
     detector = LandmarkDetector()
     rows = []
     for mode in modes:
