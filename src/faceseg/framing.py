@@ -19,7 +19,7 @@ def face_framing(frames) -> dict | None:
 
     ``scale`` is the face scale in pixels; ``origin`` the face origin as a
     fraction of the image width and height; ``size`` the image width and height
-    in face scales. A new photo is cropped and resized to match (segment_photo).
+    in face scales. A new photo's faces are mapped onto it (:func:`to_training_frame`).
     """
     frames = [f for f in frames or [] if f]
     if not frames:

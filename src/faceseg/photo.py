@@ -288,8 +288,3 @@ class PhotoSegmenter:
         result["pixels_per_class"] = dict(zip(class_names, np.bincount(labels.ravel(), minlength=len(class_names))
                                               .tolist()))
         return result
-
-
-def segment_photo(model, photo_path, out_dir, landmark_path=None, detector=None, **options) -> dict:
-    """Segment one photo with a loaded model (:class:`PhotoSegmenter` for several)."""
-    return PhotoSegmenter(model, detector, **options).segment(photo_path, out_dir, landmark_path)
