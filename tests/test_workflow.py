@@ -286,8 +286,8 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
 @pytest.mark.parametrize("case, overrides, message", [
     ("unknown dataset", {"dataset": "celeba"}, "dataset: 'celeba' is not one of ['fasseg', 'lapa']"),
     ("unknown experiment", {"run_experiments": ["nope"]},
-     "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'default', 'grey-loc', "
-     "'icip2015', 'landmarks', 'rees2019-grey-loc', 'rees2019-rgb-loc-hog']"),
+     "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'best-augmented', 'default', "
+     "'grey-loc', 'icip2015', 'landmarks', 'rees2019-grey-loc', 'rees2019-rgb-loc-hog']"),
     ("wrong type", {"segmentation": {"tile_size": "big"}}, "segmentation.tile_size: 'big' is not of type 'integer'"),
     ("bad model parameter", {"models": {"mlp": {"epochs": 0}}}, "models.mlp.epochs: 0 is less than the minimum of 1"),
     ("missing split folder", {"fasseg_root": "{tmp}/nothere"}, "{tmp}/nothere/V1/Test_RGB: missing split folder"),
