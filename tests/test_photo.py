@@ -143,3 +143,24 @@ def test_the_robustness_report_scores_the_photo_not_the_canvas(tiny_model, fasse
     assert abs(np.sum(rows["rotate +30 deg"]["confusion"]) / photo_pixels - 1) < 0.01
     table = format_table(results)
     assert table.count("\n| ") == 1 + 7 and "| unchanged | normalised | 2/2 |" in table
+
+
+def test_a_model_without_landmark_features_segments_the_photo_as_it_is(fasseg_root, tmp_path):
+    """No landmarks and no training framing (an icip2015-like model): the photo is segmented as it is."""
+    from faceseg.steps import extraction, training
+
+    features = {"colour": {"spaces": ["rgb"]}, "location": {}}
+    store = tmp_path / "1.zarr"
+    extraction.extract_training_features("fasseg", "1", fasseg_root / "V1" / "Train_RGB" / "1.png",
+                                         fasseg_root / "V1" / "Train_Labels" / "1.png", store, features,
+                                         {"samples_per_image": 600, "seed": 0})
+    extraction.merge_training_features([store], tmp_path / "train.zarr")
+    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.joblib", {"n_estimators": 3, "seed": 0},
+                         info={"dataset": "fasseg", "experiment": "colour"})
+    model = load_model(tmp_path / "rf.joblib")
+    assert model.info.get("face_framing") is None and model.n_landmarks is None
+    result = PhotoSegmenter(model, stride=4).segment(fasseg_root / "V1" / "Test_RGB" / "1.png", tmp_path / "out")
+    assert result["faces"] == [] and result["faces_found"] is None
+    image = read_image(fasseg_root / "V1" / "Test_RGB" / "1.png")
+    labels, _, _ = PhotoSegmenter(model, stride=4).labels(image, [])
+    np.testing.assert_array_equal(labels, segment_image(model, image, stride=4))

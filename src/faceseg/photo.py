@@ -63,17 +63,20 @@ class FaceView:
     zoom: float  # training face scale / the face's scale in the photo
     resample: bool  # whether the photo is resampled (rotated, rescaled) for this face
 
-    def frame_distance(self, xs, ys) -> np.ndarray:
-        """Distance of photo pixels to the face's origin, in training-frame pixels (comparable across faces)."""
+    def _frame_coords(self, xs, ys):
         u = self.to_frame[0, 0] * xs + self.to_frame[0, 1] * ys + self.to_frame[0, 2]
         v = self.to_frame[1, 0] * xs + self.to_frame[1, 1] * ys + self.to_frame[1, 2]
+        return u, v
+
+    def frame_distance(self, xs, ys) -> np.ndarray:
+        """Distance of photo pixels to the face's origin, in training-frame pixels (comparable across faces)."""
+        u, v = self._frame_coords(xs, ys)
         w, h = self.frame_size
         return np.hypot(u - w / 2, v - h / 2)
 
     def in_context(self, xs, ys, context: float) -> np.ndarray:
         """Whether photo pixels map within ``context`` training frames of the frame (on each side)."""
-        u = self.to_frame[0, 0] * xs + self.to_frame[0, 1] * ys + self.to_frame[0, 2]
-        v = self.to_frame[1, 0] * xs + self.to_frame[1, 1] * ys + self.to_frame[1, 2]
+        u, v = self._frame_coords(xs, ys)
         w, h = self.frame_size
         return (u >= -context * w) & (u <= (1 + context) * w) & (v >= -context * h) & (v <= (1 + context) * h)
 
@@ -245,8 +248,9 @@ class PhotoSegmenter:
     def labels(self, image, faces: list) -> tuple[np.ndarray, list[FaceView], int]:
         """Labels of a photo given its faces' landmarks (``[]``: a model without landmarks, as is)."""
         if not faces:
-            return segment_faces(self.model, image, [FaceView(None, None, None, 0.0, 1.0, False)], self.stride,
-                                 self.tile_size, self.threads, self.context) + ([],)
+            labels, beyond = segment_faces(self.model, image, [FaceView(None, None, None, 0.0, 1.0, False)],
+                                           self.stride, self.tile_size, self.threads, self.context)
+            return labels, [], beyond
         views = [face_view(points, self.framing, self.model.feature_config, self.normalise) for points in faces]
         if len(views) > 1 and views[0].to_frame is None:
             raise InputError("several faces need the model's training framing; segment them with normalisation on")

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from faceseg.bench_stages import run_stage
 from faceseg.datasets import list_fasseg
 from faceseg.io import read_image
@@ -43,7 +45,7 @@ def _command_seconds(model, photos, jobs: int, out_dir: Path) -> float:
 def run(models: list, fasseg_root, n_photos: int = 10, jobs: int = 2, repeats: int = 3) -> dict:
     """Median timings of ``faceseg segment`` per model and of scikit-image, on the first V1 test photos."""
     photos = [r.image_path for r in list_fasseg(fasseg_root, "V1", "test")[:n_photos]]
-    megapixels = [read_image(p).shape[0] * read_image(p).shape[1] / 1e6 for p in photos]
+    megapixels = [np.prod(read_image(p).shape[:2]) / 1e6 for p in photos]
     items = [{"image": str(p)} for p in photos]
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="faceseg-photo-bench-") as tmp:

@@ -75,7 +75,7 @@ def sample_training_image(
                                                 atlas=atlas),
                       view_labels[view_coords[:, 0], view_coords[:, 1]], view_coords))
     # coords: each row's pixel in the picture it was sampled from (the image or one of its copies).
-    X, y, coords = (np.concatenate(arrays) if len(parts) > 1 else arrays[0] for arrays in zip(*parts))
+    X, y, coords = (np.concatenate(arrays) for arrays in zip(*parts))
     counts = np.bincount(y, minlength=spec.n_classes)
     log.info("%s: %d samples x %d features; per class %s", image_id, len(y), X.shape[1],
              dict(zip(spec.class_names, counts.tolist())))
