@@ -86,6 +86,7 @@ def resolve_config(config: dict) -> dict:
                 raise ConfigError(f"experiment {name!r} trains no model: set models.<{'|'.join(MODEL_KINDS)}>"
                                   f".enabled (or experiments.{name}.models.<model>.enabled) to true")
         holdout_persons(config)
+        pose_runs(config)
     except ConfigError:
         raise
     except ValueError as exc:
@@ -176,6 +177,28 @@ def holdout_persons(config: dict) -> list[int] | None:
     if persons and not (config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"):
         raise ValueError("v3_holdout_persons applies to dataset fasseg with fasseg_version V3 only")
     return persons or None
+
+
+def pose_runs(config: dict) -> list[tuple[str, str]]:
+    """The (experiment, model) pairs whose per-pose models estimate head pose (``pose``; FASSEG V3 runs)."""
+    pose = config["pose"]
+    name = pose["experiment"]
+    if name not in config["experiments"]:
+        raise ConfigError(f"pose.experiment names unknown experiment {name!r}; "
+                          f"defined: {sorted(config['experiments'])}")
+    trained = experiment_models(config, name)
+    for model in pose["models"]:
+        if model not in trained:
+            raise ConfigError(f"pose.models: {model!r} is not a model experiment {name!r} trains ({sorted(trained)})")
+    return [(name, model) for model in pose["models"]]
+
+
+def split_note(config: dict) -> str:
+    """How the evaluation split was made, in words (for report headers)."""
+    persons = holdout_persons(config)
+    if persons:
+        return f"persons {', '.join(map(str, sorted(persons)))} held out of the V3 training part"
+    return f"the {config['eval_split']} split"
 
 
 def split_records(config: dict, split: str):

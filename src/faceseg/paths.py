@@ -51,6 +51,24 @@ def decision_file(dataset=D, experiment=E, model=M) -> str:
     return str(decision_path(model_file(dataset, experiment, model)))
 
 
+def pose_model_dir(dataset=D, experiment=E, model=M, fold="{fold}") -> str:
+    """One model per head pose (``<pose>.joblib`` and ``poses.json``), trained on a fold's persons.
+
+    ``fold``: ``all`` (every training person) or ``without-personNN`` (the
+    out-of-fold models that describe person NN's training photos).
+    """
+    return f"{RESULTS}/models/{dataset}/{experiment}/pose/{fold}/{model}"
+
+
+def pose_classifier_file(dataset=D, experiment=E, model=M) -> str:
+    return f"{RESULTS}/models/{dataset}/{experiment}/pose/classifier/{model}.joblib"
+
+
+def pose_evidence(dataset=D, experiment=E, model=M, split=SPLIT, part="{part}") -> str:
+    """What the pose models said of a part of a split (an evaluation shard, or a training person)."""
+    return f"{RESULTS}/pose/{dataset}/{experiment}/{model}/{split}/{part}.npz"
+
+
 def probability_store(dataset=D, experiment=E, model=M, shard=SHARD) -> str:
     return f"{RESULTS}/probabilities/{dataset}/{experiment}/{model}/{shard}.zarr"
 
@@ -75,7 +93,7 @@ def report_file(name: str, dataset=D, experiment=E, model=M) -> str:
 
 
 def dataset_report(name: str, dataset=D) -> str:
-    """A report over every experiment of a dataset: summary.md / .csv, per_pose.*, iou_by_class.png."""
+    """A report over every experiment of a dataset: summary.md / .csv, per_pose.*, pose.*, iou_by_class.png."""
     return f"{RESULTS}/reports/{dataset}/{name}"
 
 

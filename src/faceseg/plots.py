@@ -33,8 +33,12 @@ def class_legend(ax, class_names, colours, **kwargs):
     return ax.legend(handles=handles, **kwargs)
 
 
-def confusion_heatmap(confusion, class_names, out_png, title: str) -> None:
-    """Row-normalised confusion matrix: each row (true class) sums to 1, the diagonal is the recall."""
+def confusion_heatmap(confusion, class_names, out_png, title: str, what: str = "class",
+                      counted: str = "pixels") -> None:
+    """Row-normalised confusion matrix: each row (true class) sums to 1, the diagonal is the recall.
+
+    ``what`` names the rows and columns (a class, a pose) and ``counted`` what is counted (pixels, photos).
+    """
     cm = np.asarray(confusion, dtype=np.float64)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
@@ -44,13 +48,13 @@ def confusion_heatmap(confusion, class_names, out_png, title: str) -> None:
     labels = [c.replace("_", " ") for c in class_names]
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_xlabel(f"predicted {what}")
+    ax.set_ylabel(f"true {what}")
     for i in range(n):
         for j in range(n):
             ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.6 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's pixels")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"share of the true {what}'s {counted}")
     ax.set_title(title)
     _save(fig, out_png)
 

@@ -68,26 +68,54 @@ def predict_proba_grid(
     need), so feature memory grows with ``tile_size**2``, not with the image.
     ``location_map``: see :func:`~faceseg.features.compute_features_tile`.
     """
+    return predict_proba_grids([model], image, landmarks, tile_size, threads, progress, apply_prior, stride,
+                               location_map)[0]
+
+
+def predict_proba_grids(
+    models: list[PixelClassifier],
+    image: np.ndarray,
+    landmarks=None,
+    tile_size: int = 256,
+    threads: int = 1,
+    progress=None,
+    apply_prior: bool = True,
+    stride: int = 1,
+    location_map=None,
+) -> np.ndarray:
+    """:func:`predict_proba_grid` of several models with one feature configuration: ``(models, rows, cols, classes)``.
+
+    Each tile's features are computed once and classified by every model (the
+    per-pose models of :mod:`faceseg.pose`).
+    """
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
         raise ValueError(f"tile_size must be an integer >= 16, got {tile_size!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= 8 or tile_size % stride:
         raise ValueError(f"stride must be an integer from 1 to 8 that divides tile_size ({tile_size}), got {stride!r}")
-    config = resolve_config(model.feature_config)
+    if not models:
+        raise ValueError("predict_proba_grids needs at least one model")
+    first = models[0]
+    config = resolve_config(first.feature_config)
+    for other in models[1:]:
+        if other.feature_names != first.feature_names or other.class_names != first.class_names:
+            raise ValueError("predict_proba_grids: the models differ in their features or classes")
     n_landmarks = None if landmarks is None else len(landmarks)
-    model.check_features(feature_names(config, n_landmarks))
+    first.check_features(feature_names(config, n_landmarks))
     h, w = image.shape[:2]
     gh, gw = -(-h // stride), -(-w // stride)  # grid rows and columns
-    grid = np.empty((gh, gw, len(model.class_names)), dtype=np.float32)
+    grid = np.empty((len(models), gh, gw, len(first.class_names)), dtype=np.float32)
     tiles = [(r, c) for r in range(0, h, tile_size) for c in range(0, w, tile_size)]
 
     def classify_tile(tile, threads_per_tile):
         r, c = tile
         r1, c1 = min(r + tile_size, h), min(c + tile_size, w)
         feats = compute_features_tile(image, config, (r, r1), (c, c1), landmarks, stride=stride,
-                                      atlas=model.label_atlas, location_map=location_map)
-        p = model.predict_proba(feats.reshape(-1, feats.shape[-1]), threads=threads_per_tile, apply_prior=apply_prior)
-        grid[r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = p.reshape(
-            feats.shape[0], feats.shape[1], -1)
+                                      atlas=first.label_atlas, location_map=location_map)
+        rows = feats.reshape(-1, feats.shape[-1])
+        for k, model in enumerate(models):
+            p = model.predict_proba(rows, threads=threads_per_tile, apply_prior=apply_prior)
+            grid[k, r // stride : r // stride + feats.shape[0], c // stride : c // stride + feats.shape[1]] = (
+                p.reshape(feats.shape[0], feats.shape[1], -1))
 
     todo = tiles if progress is None else progress(tiles)
     if threads > 1 and len(tiles) > 1:

@@ -136,12 +136,13 @@ class TrainingStoreAttrs:
         return {"class_pixel_counts": self.class_pixel_counts, "class_sample_counts": self.class_sample_counts}
 
 
-def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None) -> dict:
+def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None, only: bool = False) -> dict:
     """Concatenate per-image or shard stores into one chunked store, one image in memory at a time.
 
     Images are merged in ``order`` (image ids; None: the order of ``paths``
     and of the images inside each), so the merged rows do not depend on how
-    the images were sharded. Skipped images (no samples, ``skipped`` set) are
+    the images were sharded; ``only``: the images not in ``order`` are left out
+    (a subset of the stores' images, e.g. one head pose's). Skipped images (no samples, ``skipped`` set) are
     listed in the merged store's ``skipped`` attribute. All stores must share
     one feature layout. Returns the merged store's attributes.
     """
@@ -151,6 +152,9 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None) -> d
     if order is not None:
         rank = {image_id: i for i, image_id in enumerate(order)}
         ids = [g.attrs.get("image_id") for _, g in found]
+        if only:
+            found = [f for f, i in zip(found, ids) if i in rank]
+            ids = [i for i in ids if i in rank]
         unknown = [i for i in ids if i not in rank]
         if unknown:
             raise ValueError(f"merge_stores: images {unknown[:5]} are not in the given order")

@@ -193,14 +193,78 @@ def prediction_files(dataset, experiment_name, model, kind):
     }
 
 
+# ----------------------------------------------------------------- head pose (FASSEG V3)
+
+POSE_RUNS = _config.pose_runs(config)
+
+
+def is_v3():
+    return config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"
+
+
+def training_persons():
+    from faceseg.datasets import fasseg_person
+
+    return sorted({fasseg_person(i) for i in records(config["train_split"])})
+
+
+def pose_fold(part):
+    """The pose models that describe a part: every training person's for an evaluation shard, else the
+    models that left the part's person out."""
+    return "all" if part.startswith("shard") else f"without-{part}"
+
+
+def pose_training_images(fold):
+    """{pose: training image ids} of a fold's persons."""
+    from faceseg.steps.pose import images_by_pose
+
+    persons = set(training_persons())
+    if fold != "all":
+        persons.discard(int(fold.removeprefix("without-person")))
+    return images_by_pose(records(config["train_split"]), persons)
+
+
+def pose_part_images(split, part, experiment_name):
+    """{image_id, image, labels, landmarks} of an evaluation shard, or of one training person's photos."""
+    from faceseg.datasets import fasseg_person
+
+    if part.startswith("shard"):
+        return shard_images(split, part, experiment_name)
+    person = int(part.removeprefix("person"))
+    return [i for shard in shards(split) for i in shard_images(split, shard, experiment_name)
+            if fasseg_person(i["image_id"]) == person]
+
+
+def pose_part_landmarks(split, part, experiment_name):
+    if part.startswith("shard"):
+        return landmark_inputs(split, part, experiment_name)
+    return sorted({f for shard in shards(split) for f in landmark_inputs(split, shard, experiment_name)})
+
+
+def pose_eval_evidence(dataset):
+    """{"experiment / model": the evaluation shards' pose evidence files}."""
+    split = config["eval_split"]
+    return {f"{e} / {m}": [paths.pose_evidence(dataset, e, m, split, shard) for shard in shards(split)]
+            for e, m in POSE_RUNS}
+
+
+def baseline_images(split):
+    """{image_id, image, landmarks} of a split with the detected landmark files the solvePnP baseline reads."""
+    return [{"image_id": image_id, "image": str(r.image_path),
+             "landmarks": paths.landmark_file(DATASET, split, _shard_of(split)[image_id], image_id)}
+            for image_id, r in records(split).items()]
+
+
 def all_reports():
     return [paths.report_file("metrics.json", DATASET, name, model) for name, model in runs()]
 
 
 def all_summaries():
     out = [paths.dataset_report(f"summary.{ext}", DATASET) for ext in ("md", "csv")]
-    if config["dataset"] == "fasseg" and config["fasseg_version"] == "V3":
+    if is_v3():
         out += [paths.dataset_report(f"per_pose.{ext}", DATASET) for ext in ("md", "csv")]
+        out += [paths.dataset_report(name, DATASET)
+                for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png")]
     return out
 
 

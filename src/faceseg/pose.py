@@ -1,0 +1,334 @@
+"""Head pose from multiclass face segmentation (Khan, Mauro, Migliorati, Leonardi, ICME 2017).
+
+FASSEG V3's images are Pointing'04 photos at pitch 0 in 13 yaw poses, -90 to
++90 degrees in steps of 15. One segmentation model is trained per pose; a
+photo is segmented by all of them and its pose read off their probability
+maps in one of two ways:
+
+- the paper's **pixel vote** (:func:`vote_counts`): each pixel goes to the pose
+  whose model is the most confident there (the highest class probability),
+  counting only pixels that model labels eyes, nose or mouth; the pose with
+  the most pixels wins;
+- a **pose classifier** (:class:`PoseClassifier`, the paper's future work) on
+  a descriptor of the probability maps (:func:`descriptor`): the vote counts,
+  and class-probability profiles and a coarse grid of the "winner" map (each
+  pixel's probabilities under its most confident pose model), in the box of
+  the pixels not labelled background. A mirror image has the opposite yaw, so
+  every training photo also teaches its mirror, and a photo is classified with
+  its mirror averaged in. The descriptor and the forest are chosen by
+  leave-one-person-out cross-validation on the training persons.
+
+The landmark-only baseline (:func:`landmark_yaw`) is the head rotation that
+OpenCV's ``solvePnP`` finds between six of dlib's 68 landmarks and a generic
+3-D face, mapped to degrees of pose by a line fitted on the training photos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The classes whose pixels vote (ICME 2017: eyes, nose and mouth).
+VOTING_CLASSES = ("eyes", "nose", "mouth")
+
+#: Published head-pose results on FASSEG V3 (ICME 2017, Table 2: the test part, persons 8-15).
+PUBLISHED_POSE = (
+    {"method": "pixel-based (ICME 2017)", "mae_deg": 3.75, "accuracy": 0.774},
+    {"method": "superpixel-based (ICME 2017)", "mae_deg": 5.69, "accuracy": 0.673},
+)
+
+#: Descriptors the pose classifier chooses from by cross-validation.
+DESCRIPTORS = ("vote", "maps", "vote+maps")
+
+#: Columns and rows of the winner map's profiles, and the side of its pooled grid.
+PROFILE_BINS = 16
+GRID_SIDE = 6
+
+
+def pose_degrees(pose: str) -> int:
+    """``"+15"`` -> 15, ``"-90"`` -> -90, ``"0"`` -> 0."""
+    return int(pose)
+
+
+def sorted_poses(poses) -> list[str]:
+    return sorted(set(poses), key=pose_degrees)
+
+
+def winner_map(grids: np.ndarray) -> np.ndarray:
+    """``(poses, h, w, classes)`` probability maps -> ``(h, w, classes)``: each pixel's most confident pose's."""
+    grids = np.asarray(grids, np.float32)
+    best = grids.max(axis=3).argmax(axis=0)
+    return np.take_along_axis(grids, best[None, ..., None], axis=0)[0]
+
+
+def vote_counts(grids: np.ndarray, class_names, voting=VOTING_CLASSES) -> np.ndarray:
+    """Pixels won by each pose (ICME 2017's vote), among those its model labels one of ``voting``."""
+    grids = np.asarray(grids, np.float32)
+    n_poses = grids.shape[0]
+    flat = grids.reshape(n_poses, -1, grids.shape[-1])
+    best = flat.max(axis=2).argmax(axis=0)
+    labels = flat[best, np.arange(flat.shape[1])].argmax(axis=1)
+    keep = np.isin(labels, [list(class_names).index(c) for c in voting])
+    return np.bincount(best[keep], minlength=n_poses)
+
+
+def _head_box(prob: np.ndarray) -> np.ndarray:
+    """The map inside the box of its non-background pixels (2nd-98th percentiles; background is class 0)."""
+    rows, cols = np.nonzero(prob[..., 0] < 0.5)
+    if len(rows) < 4:
+        return prob
+    r0, r1 = np.percentile(rows, [2, 98]).astype(int)
+    c0, c1 = np.percentile(cols, [2, 98]).astype(int)
+    return prob[r0 : r1 + 1, c0 : c1 + 1]
+
+
+def _resample(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Linear resampling of ``values`` to ``size`` samples along ``axis``."""
+    n = values.shape[axis]
+    at = np.linspace(0, n - 1, size)
+    lo = np.floor(at).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    t = (at - lo).reshape([-1 if a == axis else 1 for a in range(values.ndim)])
+    return np.take(values, lo, axis) * (1 - t) + np.take(values, hi, axis) * t
+
+
+def map_descriptor(prob: np.ndarray) -> np.ndarray:
+    """Class-probability profiles (by column and by row) and a coarse grid of a map, in its head box."""
+    box = _head_box(np.asarray(prob, np.float32))
+    columns = _resample(box.mean(axis=0), PROFILE_BINS, 0)
+    rows = _resample(box.mean(axis=1), PROFILE_BINS, 0)
+    grid = _resample(_resample(box, GRID_SIDE, 0), GRID_SIDE, 1)
+    return np.concatenate([columns.ravel(), rows.ravel(), grid.ravel()])
+
+
+def descriptor(kind: str, counts: np.ndarray, winner: np.ndarray, mirrored: bool = False) -> np.ndarray:
+    """The pose classifier's input for one photo; ``mirrored``: that of its mirror image.
+
+    Mirroring flips the map left to right and reverses the vote counts (the
+    poses are ordered from -90 to +90, and a mirror negates the yaw).
+    """
+    if kind not in DESCRIPTORS:
+        raise ValueError(f"unknown pose descriptor {kind!r}; choose one of {DESCRIPTORS}")
+    counts = np.asarray(counts, np.float64)
+    if mirrored:
+        counts, winner = counts[::-1], winner[:, ::-1]
+    parts = []
+    if "vote" in kind:
+        parts.append(counts / max(counts.sum(), 1.0))
+    if "maps" in kind:
+        parts.append(map_descriptor(winner))
+    return np.concatenate(parts)
+
+
+def _mirror_pose(pose: str, poses: list[str]) -> str:
+    """The pose a mirror image has (-15 for +15)."""
+    by_degrees = {pose_degrees(p): p for p in poses}
+    return by_degrees[-pose_degrees(pose)]
+
+
+def symmetric(poses) -> bool:
+    """Whether every pose's mirror is among ``poses`` (only then do mirror images teach the classifier)."""
+    degrees = {pose_degrees(p) for p in poses}
+    return all(-d in degrees for d in degrees)
+
+
+@dataclass
+class PoseEvidence:
+    """What the per-pose models said of a set of photos: vote counts and winner maps, by image id."""
+
+    poses: list[str]
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    winners: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, image_id: str, grids: np.ndarray, class_names) -> None:
+        self.counts[image_id] = vote_counts(grids, class_names)
+        self.winners[image_id] = winner_map(grids).astype(np.float16)
+
+    def save(self, path) -> None:
+        from faceseg.io import atomic_output
+
+        ids = list(self.counts)
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, poses=np.array(self.poses), image_ids=np.array(ids, dtype=str),
+                                counts=np.array([self.counts[i] for i in ids]).reshape(len(ids), len(self.poses)),
+                                **{f"winner_{k}": self.winners[i] for k, i in enumerate(ids)})
+
+    @classmethod
+    def load(cls, paths) -> PoseEvidence:
+        """The evidence of one or more files (photos in file order)."""
+        out = None
+        for path in paths:
+            with np.load(path) as data:
+                part = cls([str(p) for p in data["poses"]])
+                for k, image_id in enumerate(data["image_ids"]):
+                    part.counts[str(image_id)] = data["counts"][k]
+                    part.winners[str(image_id)] = data[f"winner_{k}"]
+            if out is None:
+                out = part
+            elif part.poses != out.poses:
+                raise ValueError(f"{path}: poses {part.poses} differ from {out.poses}")
+            out.counts.update(part.counts)
+            out.winners.update(part.winners)
+        if out is None:
+            raise ValueError("no pose evidence files given")
+        return out
+
+    def vote(self, image_id: str) -> str:
+        """The paper's estimate: the pose with the most voting pixels."""
+        return self.poses[int(np.argmax(self.counts[image_id]))]
+
+    def features(self, kind: str, image_id: str, mirrored: bool = False) -> np.ndarray:
+        return descriptor(kind, self.counts[image_id], self.winners[image_id].astype(np.float32), mirrored)
+
+
+class PoseClassifier:
+    """A random forest on a descriptor of the per-pose models' maps, trained with mirror images."""
+
+    def __init__(self, kind: str, poses: list[str], n_estimators: int = 500, seed: int = 0):
+        if kind not in DESCRIPTORS:
+            raise ValueError(f"unknown pose descriptor {kind!r}; choose one of {DESCRIPTORS}")
+        self.kind, self.poses, self.n_estimators, self.seed = kind, list(poses), n_estimators, seed
+        self.mirrors = symmetric(self.poses)
+        self.cv: dict = {}
+
+    def fit(self, evidence: PoseEvidence, image_ids, truth: list[str], threads: int = 1) -> PoseClassifier:
+        from sklearn.ensemble import RandomForestClassifier
+
+        X = [evidence.features(self.kind, i) for i in image_ids]
+        y = list(truth)
+        if self.mirrors:
+            X += [evidence.features(self.kind, i, mirrored=True) for i in image_ids]
+            y += [_mirror_pose(p, self.poses) for p in truth]
+        self.forest = RandomForestClassifier(self.n_estimators, random_state=self.seed, n_jobs=threads)
+        self.forest.fit(np.array(X), np.array([self.poses.index(p) for p in y]))
+        return self
+
+    def probabilities(self, evidence: PoseEvidence, image_ids) -> np.ndarray:
+        """``(images, poses)``: the photo's and its mirror's (pose order reversed) class probabilities, averaged."""
+        out = np.zeros((len(image_ids), len(self.poses)))
+        for mirrored in (False, True) if self.mirrors else (False,):
+            X = np.array([evidence.features(self.kind, i, mirrored) for i in image_ids])
+            p = np.zeros_like(out)
+            p[:, self.forest.classes_] = self.forest.predict_proba(X)
+            out += p[:, ::-1] if mirrored else p
+        return out / (2 if self.mirrors else 1)
+
+    def predict(self, evidence: PoseEvidence, image_ids) -> list[str]:
+        return [self.poses[k] for k in self.probabilities(evidence, image_ids).argmax(axis=1)]
+
+
+def choose_classifier(evidence: PoseEvidence, image_ids, truth, persons, kinds=DESCRIPTORS,
+                      threads: int = 1) -> PoseClassifier:
+    """The descriptor with the best leave-one-person-out accuracy (then MAE), refitted on every photo.
+
+    ``evidence`` must be out-of-fold: each photo's maps come from pose models
+    that did not see its person. The returned classifier's ``cv`` holds every
+    candidate's cross-validated scores.
+    """
+    image_ids, truth, persons = list(image_ids), list(truth), np.asarray(persons)
+    if len(set(persons.tolist())) < 2:
+        raise ValueError("choosing a pose classifier needs training photos of at least two persons")
+    cv = {}
+    for kind in kinds:
+        predicted = [None] * len(image_ids)
+        for person in sorted(set(persons.tolist())):
+            inside = np.flatnonzero(persons != person)
+            clf = PoseClassifier(kind, evidence.poses).fit(
+                evidence, [image_ids[k] for k in inside], [truth[k] for k in inside], threads)
+            held = np.flatnonzero(persons == person)
+            for k, pose in zip(held, clf.predict(evidence, [image_ids[k] for k in held])):
+                predicted[k] = pose
+        cv[kind] = pose_scores(truth, predicted, evidence.poses)
+    best = max(kinds, key=lambda k: (cv[k]["accuracy"], -cv[k]["mae_deg"]))
+    chosen = PoseClassifier(best, evidence.poses).fit(evidence, image_ids, truth, threads)
+    chosen.cv = {k: {"accuracy": s["accuracy"], "mae_deg": s["mae_deg"]} for k, s in cv.items()}
+    return chosen
+
+
+def pose_scores(truth, predicted, poses) -> dict:
+    """MAE (degrees), accuracy, per-pose accuracy and the confusion matrix (rows: true pose).
+
+    A photo without an estimate (``None``) counts as 0 degrees, the centre of
+    the range, and as wrong unless it is at 0. The matrix's axes are
+    ``poses`` plus any other pose found in ``truth`` or ``predicted``.
+    """
+    truth = [str(t) for t in truth]
+    predicted = ["0" if p is None else str(p) for p in predicted]
+    poses = sorted_poses(list(poses) + truth + predicted)
+    if len(truth) != len(predicted):
+        raise ValueError(f"{len(truth)} true poses but {len(predicted)} estimates")
+    if not truth:
+        raise ValueError("no photos to score")
+    t = np.array([pose_degrees(p) for p in truth])
+    e = np.array([pose_degrees(p) for p in predicted])
+    confusion = np.zeros((len(poses), len(poses)), np.int64)
+    index = {pose_degrees(p): k for k, p in enumerate(poses)}
+    for a, b in zip(t, e):
+        confusion[index[a], index[b]] += 1
+    per_pose = {p: float(np.mean(e[t == pose_degrees(p)] == pose_degrees(p))) if np.any(t == pose_degrees(p))
+                else None for p in poses}
+    return {"n_images": len(truth), "mae_deg": float(np.mean(np.abs(t - e))), "accuracy": float(np.mean(t == e)),
+            "per_pose_accuracy": per_pose, "confusion": confusion.tolist()}
+
+
+# ----------------------------------------------------------------- landmark-only baseline
+
+#: A generic 3-D face (millimetres, x right, y up, z towards the camera) at six of dlib's 68 points.
+FACE_MODEL_3D = np.array([
+    (0.0, 0.0, 0.0),  # nose tip (30)
+    (0.0, -330.0, -65.0),  # chin (8)
+    (-225.0, 170.0, -135.0),  # outer corner of the eye on the image's left (36)
+    (225.0, 170.0, -135.0),  # outer corner of the other eye (45)
+    (-150.0, -150.0, -125.0),  # mouth corner on the image's left (48)
+    (150.0, -150.0, -125.0),  # the other mouth corner (54)
+])
+FACE_MODEL_POINTS = (30, 8, 36, 45, 48, 54)
+
+
+def landmark_yaw(points: np.ndarray, image_shape) -> float:
+    """Yaw (degrees) of a face from its 68 landmarks: the rotation about the vertical axis ``solvePnP`` finds.
+
+    The camera is a pinhole with the focal length the image width and the
+    principal point its centre; the model's y axis points up, so the image
+    points are flipped to match. How this angle maps to a dataset's poses
+    (sign, scale) is fitted on training photos (:class:`YawCalibration`).
+    """
+    import cv2
+
+    h, w = image_shape[:2]
+    pts = np.asarray(points, np.float64)[list(FACE_MODEL_POINTS)]
+    image_points = np.column_stack([pts[:, 0] - w / 2, h / 2 - pts[:, 1]])
+    camera = np.array([[w, 0, 0], [0, w, 0], [0, 0, 1]], np.float64)
+    ok, rvec, _ = cv2.solvePnP(FACE_MODEL_3D, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return float("nan")
+    rotation, _ = cv2.Rodrigues(rvec)
+    # Rotation about the vertical axis: the angle of the model's forward axis in the x-z plane.
+    forward = rotation[:, 2]
+    return math.degrees(math.atan2(forward[0], forward[2]))
+
+
+@dataclass
+class YawCalibration:
+    """A line from solvePnP's yaw to the pose's degrees, fitted on training photos (least squares)."""
+
+    slope: float
+    intercept: float
+
+    @classmethod
+    def fit(cls, yaws, truth_deg) -> YawCalibration:
+        yaws, truth_deg = np.asarray(yaws, float), np.asarray(truth_deg, float)
+        ok = np.isfinite(yaws)
+        if ok.sum() < 2:
+            raise ValueError("calibrating the landmark yaw needs at least two training photos with a face")
+        slope, intercept = np.polyfit(yaws[ok], truth_deg[ok], 1)
+        return cls(float(slope), float(intercept))
+
+    def pose(self, yaw: float, poses) -> str | None:
+        """The nearest pose to the calibrated yaw (None for a photo without a face)."""
+        if not np.isfinite(yaw):
+            return None
+        degrees = self.slope * yaw + self.intercept
+        return min(poses, key=lambda p: abs(pose_degrees(p) - degrees))

@@ -1,0 +1,191 @@
+"""Head pose from segmentation (faceseg.pose, faceseg.steps.pose) and its workflow rules."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from workflow_run import snakemake, write_config
+
+from faceseg import pose as headpose
+from faceseg.datasets import fasseg_person, fasseg_pose
+
+CLASSES = ["background", "skin", "hair", "eyes", "nose", "mouth"]
+POSES = ["-30", "-15", "0", "+15", "+30"]
+
+
+def test_scores_on_a_hand_computed_example():
+    truth = ["-15", "0", "0", "+15", "+30"]
+    predicted = ["-15", "+15", "0", "+30", None]  # errors 0, 15, 0, 15, 30 (no estimate: 0 deg)
+    s = headpose.pose_scores(truth, predicted, POSES)
+    assert s["n_images"] == 5
+    assert s["mae_deg"] == pytest.approx(60 / 5)
+    assert s["accuracy"] == pytest.approx(2 / 5)
+    assert s["per_pose_accuracy"] == {"-30": None, "-15": 1.0, "0": 0.5, "+15": 0.0, "+30": 0.0}
+    confusion = np.array(s["confusion"])
+    assert confusion.sum() == 5 and np.trace(confusion) == 2
+    assert confusion[POSES.index("+30"), POSES.index("0")] == 1  # the photo without an estimate
+
+
+def _grids(n_poses, h=4, w=5):
+    """Per-pose maps where pose 1 is sure of "nose" on the left half and pose 2 sure of "skin" on the right."""
+    g = np.full((n_poses, h, w, 6), 1 / 6, np.float32)
+    g[1, :, :2] = 0.02
+    g[1, :, :2, CLASSES.index("nose")] = 0.9
+    g[2, :, 2:] = 0.02
+    g[2, :, 2:, CLASSES.index("skin")] = 0.9
+    return g
+
+
+def test_vote_counts_only_face_part_pixels_of_the_most_confident_pose():
+    counts = headpose.vote_counts(_grids(3), CLASSES)
+    # Pose 1 wins the 8 left pixels (nose: they vote); pose 2 wins the 12 others, labelled skin: no vote.
+    assert counts.tolist() == [0, 8, 0]
+    winner = headpose.winner_map(_grids(3))
+    assert winner.shape == (4, 5, 6)
+    assert winner[0, 0].argmax() == CLASSES.index("nose") and winner[0, 4].argmax() == CLASSES.index("skin")
+
+
+def test_a_mirror_reverses_the_votes_and_flips_the_maps():
+    evidence = headpose.PoseEvidence(POSES)
+    grids = np.random.default_rng(0).dirichlet(np.ones(6), size=(5, 8, 10)).astype(np.float32)
+    evidence.add("a", grids, CLASSES)
+    mirrored = headpose.descriptor("vote+maps", evidence.counts["a"][::-1], evidence.winners["a"][:, ::-1]
+                                   .astype(np.float32))
+    assert np.allclose(evidence.features("vote+maps", "a", mirrored=True), mirrored)
+    votes = evidence.features("vote", "a")
+    assert np.allclose(evidence.features("vote", "a", mirrored=True), votes[::-1])
+    assert votes.sum() == pytest.approx(1.0)
+
+
+def test_evidence_round_trip(tmp_path):
+    evidence = headpose.PoseEvidence(POSES)
+    for k, image_id in enumerate(["0/personne01146+0+0", "+15/personne02146+0+15"]):
+        evidence.add(image_id, np.random.default_rng(k).dirichlet(np.ones(6), size=(5, 6, 7)), CLASSES)
+    evidence.save(tmp_path / "e.npz")
+    back = headpose.PoseEvidence.load([tmp_path / "e.npz"])
+    assert back.poses == POSES and list(back.counts) == list(evidence.counts)
+    for image_id in evidence.counts:
+        assert back.vote(image_id) == evidence.vote(image_id)
+        assert np.array_equal(back.winners[image_id], evidence.winners[image_id])
+
+
+def _project(yaw_deg, w=384, h=288, distance=1500.0):
+    """The six model points of the generic face turned by ``yaw_deg``, seen by the baseline's camera."""
+    a = math.radians(yaw_deg)
+    rot = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    pts = headpose.FACE_MODEL_3D @ rot.T + [0, 0, distance]
+    x = w * pts[:, 0] / pts[:, 2]
+    y = w * pts[:, 1] / pts[:, 2]
+    points = np.zeros((68, 2))
+    points[list(headpose.FACE_MODEL_POINTS)] = np.column_stack([x + w / 2, h / 2 - y])
+    return points
+
+
+@pytest.mark.parametrize("yaw", [-40, -15, 0, 20, 45])
+def test_solvepnp_recovers_a_known_yaw(yaw):
+    # Landmarks made with the baseline's own camera from the model turned by ``yaw``: that rotation comes back.
+    assert headpose.landmark_yaw(_project(yaw), (288, 384)) == pytest.approx(yaw, abs=0.5)
+
+
+def test_yaw_calibration_maps_to_the_nearest_pose():
+    cal = headpose.YawCalibration.fit([-20.0, 0.0, 20.0, float("nan")], [30, 0, -30, 0])
+    assert cal.slope == pytest.approx(-1.5) and cal.intercept == pytest.approx(0.0)
+    assert cal.pose(9.0, POSES) == "-15"  # -13.5 deg
+    assert cal.pose(float("nan"), POSES) is None
+
+
+def test_classifier_learns_separable_evidence_with_mirrors():
+    # Each pose's photos win a vote for their own pose: the "vote" descriptor separates them.
+    poses = ["-15", "0", "+15"]
+    evidence = headpose.PoseEvidence(poses)
+    ids, truth, persons = [], [], []
+    for person in (1, 2, 3):
+        for k, pose in enumerate(poses):
+            grids = np.full((3, 6, 6, 6), 0.1, np.float32)
+            grids[k, 2:4, 1:5, CLASSES.index("eyes")] = 0.8
+            image_id = f"{pose}/personne0{person}146+0{pose}"
+            evidence.add(image_id, grids, CLASSES)
+            ids.append(image_id)
+            truth.append(pose)
+            persons.append(person)
+    clf = headpose.choose_classifier(evidence, ids, truth, persons, kinds=("vote",))
+    assert clf.kind == "vote" and clf.mirrors
+    assert clf.cv["vote"]["accuracy"] == 1.0 and clf.cv["vote"]["mae_deg"] == 0.0
+    assert clf.predict(evidence, ids) == truth
+
+
+def test_predict_proba_grids_equals_one_model_at_a_time(tiny_model, fasseg_root):
+    from faceseg.io import read_image
+    from faceseg.models import load_model
+    from faceseg.segment import predict_proba_grid, predict_proba_grids
+    from faceseg.steps.landmarks import landmarks_if_needed
+
+    model = load_model(tiny_model)
+    image = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    landmarks = landmarks_if_needed(model.feature_config, tiny_model.parents[3].parent / "1.txt", image.shape, 68)
+    both = predict_proba_grids([model, model], image, landmarks, 128, stride=4)
+    one = predict_proba_grid(model, image, landmarks, 128, stride=4)
+    assert both.shape == (2, *one.shape) and np.array_equal(both[0], one) and np.array_equal(both[1], one)
+
+
+@pytest.fixture(scope="module")
+def two_pose_root(tmp_path_factory, fasseg_root):
+    """A V3 layout of the real photos at -15 and +15 degrees of persons 1-3 (links to the shared copy)."""
+    root = tmp_path_factory.mktemp("v3_two_poses")
+    for part in ("Train_RGB", "Train_labels"):
+        for pose in ("-15", "+15"):
+            folder = root / "V3" / part / pose
+            folder.mkdir(parents=True)
+            for path in sorted((fasseg_root / "V3" / part / pose).iterdir()):
+                if fasseg_person(path.stem) <= 3:
+                    (folder / path.name).symlink_to(path)
+    return root
+
+
+def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
+    """End to end: per-pose models, out-of-fold evidence, the classifier, the baseline and the table."""
+    write_config(tmp_path, fasseg_root=str(two_pose_root), fasseg_version="V3", v3_holdout_persons=[3],
+                 run_experiments=["grey-loc"], max_images={"train": None, "test": None},
+                 pose={"experiment": "grey-loc", "models": ["rf"]})
+    snakemake(tmp_path)
+    reports = tmp_path / "results/reports/fasseg-V3"
+    with open(reports / "pose_images.csv") as fh:
+        photos = list(csv.DictReader(fh))
+    # Person 3's four photos (two series, two poses), each with its folder's pose and an estimate per method.
+    assert len(photos) == 4
+    assert {r["pose"] for r in photos} == {"-15", "+15"}
+    assert all(fasseg_person(r["image_id"]) == 3 and fasseg_pose(r["image_id"]) == r["pose"] for r in photos)
+    methods = [m for m in photos[0] if m not in ("image_id", "pose")]
+    assert methods == ["landmarks: solvePnP yaw", "grey-loc / rf: pixel vote", "grey-loc / rf: pose classifier"]
+    with open(reports / "pose.csv") as fh:
+        table = {r["method"]: r for r in csv.DictReader(fh)}
+    for method in methods:  # the table's figures are those of the per-photo estimates
+        estimated = [r[method] or "0" for r in photos]
+        errors = [abs(int(e) - int(r["pose"])) for e, r in zip(estimated, photos)]
+        assert float(table[method]["mae_deg"]) == pytest.approx(np.mean(errors))
+        assert float(table[method]["accuracy"]) == pytest.approx(np.mean([e == 0 for e in errors]))
+        assert table[method]["n_images"] == "4"
+    assert float(table["published: pixel-based (ICME 2017)"]["accuracy"]) == 0.774
+    assert (reports / "pose_confusion.png").stat().st_size > 0
+    text = (reports / "pose.md").read_text()
+    assert "ICME 2017" in text and "persons 3 held out" in text
+    # Out of fold: person 1's photos were described by models that never saw person 1.
+    from faceseg.models import load_model
+
+    models = tmp_path / "results/models/fasseg-V3/grey-loc/pose"
+    seen = load_model(models / "without-person01/rf/+15.joblib").info["training_images"]
+    assert seen and all(fasseg_person(i) == 2 and fasseg_pose(i) == "+15" for i in seen)
+    everyone = load_model(models / "all/rf/-15.joblib").info["training_images"]
+    assert {fasseg_person(i) for i in everyone} == {1, 2}
+
+
+@pytest.mark.parametrize("pose, message", [
+    ({"experiment": "nope", "models": ["rf"]}, "pose.experiment names unknown experiment 'nope'"),
+    ({"experiment": "icip2015", "models": ["hgb"]}, "pose.models: 'hgb' is not a model experiment 'icip2015' trains"),
+])
+def test_pose_configuration_errors_name_the_key(pose, message):
+    from faceseg.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides={"pose": pose})
