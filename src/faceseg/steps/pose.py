@@ -20,6 +20,7 @@ from faceseg.models import load_model, train
 from faceseg.segment import predict_proba_grids
 from faceseg.steps.landmarks import landmarks_if_needed
 from faceseg.store import merge_stores, open_store
+from faceseg.summary import KHAN_2017
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +175,8 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
         lines.append(f"| {method} | {s['n_images']} | {s['mae_deg']:.2f} | {s['accuracy']:.3f} |")
     for row in headpose.PUBLISHED_POSE:
         lines.append(f"| published: {row['method']} | | {row['mae_deg']:.2f} | {row['accuracy']:.3f} |")
-    lines += ["", "Published: K. Khan, M. Mauro, P. Migliorati, R. Leonardi, \"Head pose estimation through "
-              "multiclass face segmentation\", ICME 2017, Table 2, on the V3 test part (persons 8-15, trained on "
-              "persons 1-7).", "", "## Accuracy by pose", "",
+    lines += ["", f"Published: {KHAN_2017}, Table 2, on the V3 test part (persons 8-15, trained on persons 1-7).",
+              "", "## Accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
     for method, s in scores.items():
         lines.append(f"| {method} | " + " | ".join(
