@@ -1,6 +1,7 @@
 """Head pose from segmentation (faceseg.pose, faceseg.steps.pose) and its workflow rules."""
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -131,28 +132,38 @@ def test_predict_proba_grids_equals_one_model_at_a_time(tiny_model, fasseg_root)
 
 @pytest.fixture(scope="module")
 def two_pose_root(tmp_path_factory, fasseg_root):
-    """A V3 layout of the real photos at -15 and +15 degrees of persons 1-3 (links to the shared copy)."""
+    """A full-download V3 layout of real photos at -15 and +15 degrees (links to the shared copy).
+
+    Train: persons 1 and 2. Test: person 3, labelled at -15 only, as the
+    published Test part leaves some poses unlabelled.
+    """
     root = tmp_path_factory.mktemp("v3_two_poses")
-    for part in ("Train_RGB", "Train_labels"):
-        for pose in ("-15", "+15"):
-            folder = root / "V3" / part / pose
-            folder.mkdir(parents=True)
-            for path in sorted((fasseg_root / "V3" / part / pose).iterdir()):
-                if fasseg_person(path.stem) <= 3:
-                    (folder / path.name).symlink_to(path)
+    for pose in ("-15", "+15"):
+        for path in sorted((fasseg_root / "V3" / "Train_RGB" / pose).iterdir()):
+            person = fasseg_person(path.stem)
+            if person > 3:
+                continue
+            split = "Train" if person < 3 else "Test"
+            parts = [("RGB", "Train_RGB")]
+            if split == "Train" or pose == "-15":
+                parts.append(("labels", "Train_labels"))
+            for kind, source in parts:
+                folder = root / "V3" / f"{split}_{kind}" / pose
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / path.name).symlink_to(fasseg_root / "V3" / source / pose / path.name)
     return root
 
 
 def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     """End to end: per-pose models, out-of-fold evidence, the classifier, the baseline and the table."""
-    write_config(tmp_path, fasseg_root=str(two_pose_root), fasseg_version="V3", v3_holdout_persons=[3],
+    write_config(tmp_path, fasseg_root=str(two_pose_root), fasseg_version="V3", v3_holdout_persons=None,
                  run_experiments=["grey-loc"], max_images={"train": None, "test": None},
                  pose={"experiment": "grey-loc", "models": ["rf"]})
     snakemake(tmp_path)
     reports = tmp_path / "results/reports/fasseg-V3"
     with open(reports / "pose_images.csv") as fh:
         photos = list(csv.DictReader(fh))
-    # Person 3's four photos (two series, two poses), each with its folder's pose and an estimate per method.
+    # Person 3's four test photos (two series, two poses), each with its folder's pose and an estimate per method.
     assert len(photos) == 4
     assert {r["pose"] for r in photos} == {"-15", "+15"}
     assert all(fasseg_person(r["image_id"]) == 3 and fasseg_pose(r["image_id"]) == r["pose"] for r in photos)
@@ -169,7 +180,10 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert float(table["published: pixel-based (ICME 2017)"]["accuracy"]) == 0.774
     assert (reports / "pose_confusion.png").stat().st_size > 0
     text = (reports / "pose.md").read_text()
-    assert "ICME 2017" in text and "persons 3 held out" in text
+    assert "ICME 2017" in text and "the test split" in text
+    # The segmentation scores only the labelled photos; the pose table scores all four.
+    metrics = json.loads((reports / "grey-loc/rf/metrics.json").read_text())
+    assert metrics["n_images"] == 2
     # Out of fold: person 1's photos were described by models that never saw person 1.
     from faceseg.models import load_model
 
