@@ -171,10 +171,14 @@ def shard_count(config: dict, split: str) -> int:
     return counts[split]
 
 
+def is_fasseg_v3(config: dict) -> bool:
+    return config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"
+
+
 def holdout_persons(config: dict) -> list[int] | None:
     """FASSEG V3 persons held out of the training part as the evaluation split (None: use the Test part)."""
     persons = config.get("v3_holdout_persons")
-    if persons and not (config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"):
+    if persons and not is_fasseg_v3(config):
         raise ValueError("v3_holdout_persons applies to dataset fasseg with fasseg_version V3 only")
     return persons or None
 

@@ -187,8 +187,6 @@ class PoseClassifier:
     """A random forest on a descriptor of the per-pose models' maps, trained with mirror images."""
 
     def __init__(self, kind: str, poses: list[str], n_estimators: int = 500, seed: int = 0):
-        if kind not in DESCRIPTORS:
-            raise ValueError(f"unknown pose descriptor {kind!r}; choose one of {DESCRIPTORS}")
         self.kind, self.poses, self.n_estimators, self.seed = kind, list(poses), n_estimators, seed
         self.mirrors = symmetric(self.poses)
         self.cv: dict = {}

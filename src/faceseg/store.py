@@ -141,9 +141,9 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None, only
 
     Images are merged in ``order`` (image ids; None: the order of ``paths``
     and of the images inside each), so the merged rows do not depend on how
-    the images were sharded; ``only``: the images not in ``order`` are left out
-    (a subset of the stores' images, e.g. one head pose's). Skipped images (no samples, ``skipped`` set) are
-    listed in the merged store's ``skipped`` attribute. All stores must share
+    the images were sharded; ``only``: the images not in ``order`` are left
+    out (a subset of the stores' images, e.g. one head pose's). Skipped images
+    (no samples, ``skipped`` set) are listed in the merged store's ``skipped`` attribute. All stores must share
     one feature layout. Returns the merged store's attributes.
     """
     if not paths:

@@ -198,10 +198,6 @@ def prediction_files(dataset, experiment_name, model, kind):
 POSE_RUNS = _config.pose_runs(config)
 
 
-def is_v3():
-    return config["dataset"] == "fasseg" and config["fasseg_version"] == "V3"
-
-
 def training_persons():
     from faceseg.datasets import fasseg_person
 
@@ -261,7 +257,7 @@ def all_reports():
 
 def all_summaries():
     out = [paths.dataset_report(f"summary.{ext}", DATASET) for ext in ("md", "csv")]
-    if is_v3():
+    if _config.is_fasseg_v3(config):
         out += [paths.dataset_report(f"per_pose.{ext}", DATASET) for ext in ("md", "csv")]
         out += [paths.dataset_report(name, DATASET)
                 for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png")]
