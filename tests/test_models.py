@@ -175,7 +175,8 @@ def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
     """The workflow trains without decision parameters and writes them beside the model; loading applies them."""
     import json
 
-    from faceseg.decision import decision_path, prior_weights, write_decision
+    from faceseg.decision import decision_path, prior_weights
+    from faceseg.models.decision_file import write_decision
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 4)).astype(np.float32)

@@ -115,7 +115,8 @@ def test_every_face_of_a_photo_is_segmented_in_its_own_frame(model, test_photo, 
 def test_the_stride_defaults_to_the_one_recorded_beside_the_model(tiny_model, tmp_path):
     import shutil
 
-    from faceseg.decision import decision_path, read_decision, write_decision
+    from faceseg.decision import decision_path
+    from faceseg.models.decision_file import read_decision, write_decision
 
     copy = tmp_path / "rf.joblib"
     shutil.copy(tiny_model, copy)

@@ -7,8 +7,8 @@ import pytest
 import zarr
 from PIL import Image
 
-from faceseg.decision import write_decision
 from faceseg.io import InputError, write_landmarks
+from faceseg.models.decision_file import write_decision
 from faceseg.segment import NOT_SEGMENTED
 from faceseg.steps import extraction, scoring, segmentation, training
 from faceseg.steps import landmarks as landmark_steps

@@ -11,15 +11,15 @@ rule train_model:
         atlas=lambda wc: atlas_file(wc.experiment),
     output:
         paths.model_file(),
-    params:
-        model=lambda wc: fit_params(wc.experiment, wc.model),
     log:
         "logs/train_model/{dataset}/{experiment}/{model}.log",
     benchmark:
         "benchmarks/train_model/{dataset}/{experiment}/{model}.tsv"
-    threads: workflow.cores
     conda:
         "../envs/faceseg.yaml"
+    threads: workflow.cores
+    params:
+        model=lambda wc: fit_params(wc.experiment, wc.model),
     script:
         "../scripts/train_model.py"
 
@@ -32,18 +32,18 @@ rule segment_images:
         landmarks=lambda wc: landmark_inputs(config["eval_split"], wc.shard, wc.experiment),
     output:
         directory(paths.probability_store()),
+    log:
+        "logs/segment_images/{dataset}/{experiment}/{model}/{shard}.log",
+    benchmark:
+        "benchmarks/segment_images/{dataset}/{experiment}/{model}/{shard}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
-    log:
-        "logs/segment_images/{dataset}/{experiment}/{model}/{shard}.log",
-    benchmark:
-        "benchmarks/segment_images/{dataset}/{experiment}/{model}/{shard}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/segment_images.py"
 
@@ -56,11 +56,11 @@ rule decision_settings:
     # A model's decision parameters, beside it: decide_labels and `faceseg segment` read them.
     output:
         paths.decision_file(),
+    log:
+        "logs/decision_settings/{dataset}/{experiment}/{model}.log",
     params:
         decision=lambda wc: decision_params(wc.experiment, wc.model),
         stride=config["segmentation"]["stride"],
-    log:
-        "logs/decision_settings/{dataset}/{experiment}/{model}.log",
     run:
         from faceseg.decision import write_decision
 
@@ -76,14 +76,14 @@ rule decide_labels:
         labels=lambda wc: [r.label_path for r in shard_records(config["eval_split"], wc.shard) if r.label_path],
     output:
         directory(paths.prediction_dir()),
-    params:
-        images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
     log:
         "logs/decide_labels/{dataset}/{experiment}/{model}/{shard}.log",
     benchmark:
         "benchmarks/decide_labels/{dataset}/{experiment}/{model}/{shard}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
     script:
         "../scripts/decide_labels.py"

@@ -21,16 +21,10 @@ import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from faceseg.decision import (
-    apply_class_weights,
-    bias_vector,
-    check_decision,
-    decision_path,
-    prior_weights,
-    read_decision,
-    read_stride,
-)
+from faceseg.decision import apply_class_weights, bias_vector, decision_path, prior_weights
 from faceseg.io import InputError, atomic_output
+from faceseg.models.decision_file import check_decision, read_decision, read_stride
+from faceseg.models.kinds import model_kind
 
 FORMAT = "faceseg-model"
 FORMAT_VERSION = 1
@@ -61,8 +55,6 @@ class PixelClassifier:
     @property
     def decision(self) -> dict:
         """Its decision parameters (prior correction, smoothing, class bias)."""
-        from faceseg.models.kinds import model_kind
-
         kind = model_kind(self.kind)
         return kind.resolve_decision({k: v for k, v in self.params.items() if k in kind.decision_params})
 
@@ -128,8 +120,6 @@ class PixelClassifier:
             raise FeatureMismatchError(
                 f"{self.kind} model expects {len(self.feature_names)} feature columns, got array of shape {X.shape}"
             )
-        from faceseg.models.kinds import model_kind
-
         limits = contextlib.nullcontext() if threads is None else threadpool_limits(threads)
         with limits:
             out = model_kind(self.kind).predict_proba(self, X, threads or 1)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceseg.logutil import progress
-from faceseg.models.classifier import PixelClassifier
 from faceseg.store import TrainingStoreAttrs, column_moments, iter_minibatches
+
+if TYPE_CHECKING:  # the type only: the classifier imports the kinds, not the other way round
+    from faceseg.models.classifier import PixelClassifier
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from faceseg.models.classifier import PixelClassifier
 from faceseg.store import read_rows
+
+if TYPE_CHECKING:  # the type only: the classifier imports the kinds, not the other way round
+    from faceseg.models.classifier import PixelClassifier
 
 log = logging.getLogger(__name__)
 

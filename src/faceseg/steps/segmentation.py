@@ -13,12 +13,12 @@ from faceseg.decision import (
     biased_argmax,
     labels_from_proba,
     prior_weights,
-    read_decision,
 )
 from faceseg.io import InputError, atomic_output, read_image, write_png
 from faceseg.logutil import ShardTimer, progress
 from faceseg.metrics import ConfusionRecord, confusion_matrix
 from faceseg.models import load_model
+from faceseg.models.decision_file import read_decision
 from faceseg.paths import prediction_file
 from faceseg.probability_store import probability_shard_writer, read_probability_shard
 from faceseg.segment import (
@@ -130,7 +130,7 @@ def decide_shard(proba_store, decision_file, dataset: str, images: list[dict], o
 
     ``images``: one ``{"image_id", "image", "labels"}`` per image (labels may
     be None). The decision parameters come from ``decision_file``
-    (:func:`faceseg.decision.write_decision`). Writes :data:`faceseg.paths.PREDICTION_LAYOUT` under
+    (:func:`faceseg.models.decision_file.write_decision`). Writes :data:`faceseg.paths.PREDICTION_LAYOUT` under
     ``out_dir``, which appears when every image is done. Returns the timing.
     """
     spec = get_dataset(dataset)

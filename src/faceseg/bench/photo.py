@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceseg.bench_stages import run_stage
+from faceseg.bench.stages import run_stage
 from faceseg.datasets import list_fasseg
 from faceseg.io import read_image
 

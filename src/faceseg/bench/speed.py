@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from faceseg.bench_stages import DATASET, N_LANDMARKS, run_stage
+from faceseg.bench.stages import DATASET, N_LANDMARKS, run_stage
 from faceseg.config import ConfigError
 
 # -- orchestration --------------------------------------------------------------
@@ -229,7 +229,7 @@ def format_table(results) -> str:
 
 
 def _workflow_bench(args) -> int:
-    from faceseg import workflow_bench
+    from faceseg.bench import workflow as workflow_bench
 
     results = {}
     if args.job_overhead:
@@ -293,7 +293,7 @@ def main(argv=None) -> int:
     if args.fasseg is None or not (args.fasseg / "V1").is_dir():
         parser.error(f"--fasseg must name a FASSEG folder holding V1/, got {args.fasseg}")
     if args.segment_command:
-        from faceseg import photo_bench
+        from faceseg.bench import photo as photo_bench
 
         results = photo_bench.run(args.segment_command, args.fasseg.resolve(), args.photos, args.jobs, args.repeats)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -313,6 +313,3 @@ def main(argv=None) -> int:
     print(f"\nwritten to {args.out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The benchmark's stages, each run in a fresh Python process so that its peak memory is its own.
 
-:func:`run_stage` starts ``python -m faceseg.bench_stages JOB``; the stage
+:func:`run_stage` starts ``python -m faceseg.bench.stages JOB``; the stage
 reads its arguments from the JSON file JOB and writes its figures beside it.
 """
 
@@ -221,7 +221,7 @@ def run_stage(name: str, **kwargs) -> dict:
         job = fh.name
     start = time.perf_counter()
     # No progress bars inside the stages: the table is the output.
-    proc = subprocess.Popen([sys.executable, "-m", "faceseg.bench_stages", job],
+    proc = subprocess.Popen([sys.executable, "-m", "faceseg.bench.stages", job],
                             env={**os.environ, "TQDM_DISABLE": "1"})
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -1,0 +1,5 @@
+import sys
+
+from faceseg.bench.speed import main
+
+sys.exit(main())
