@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from faceseg.io import (
     InputError,
     NoFaceError,
     atomic_output,
+    read_image,
     read_landmarks,
     write_landmarks,
 )
@@ -63,3 +65,48 @@ def test_atomic_output_removes_what_a_killed_attempt_left(tmp_path):
     with atomic_output(tmp_path / "out.zarr") as tmp:
         tmp.mkdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.zarr.tmp-deadbeef", "out.zarr"]
+
+
+# -- images as cameras and tools write them: read as a viewer shows them ----------------------------------------
+
+def _photo(fasseg_root):
+    return np.asarray(Image.open(fasseg_root / "V1" / "Test_RGB" / "1.png").convert("RGB"))
+
+
+def test_exif_orientation_is_applied(tmp_path, fasseg_root):
+    upright = _photo(fasseg_root)
+    # Orientation 6: the stored raster is turned 90 degrees anticlockwise; a viewer turns it back clockwise.
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.png", exif=exif)
+    assert (read_image(tmp_path / "phone.png") == upright).all()
+
+
+def test_16_bit_grey_is_scaled_to_8_bits(tmp_path, fasseg_root):
+    grey = np.asarray(Image.fromarray(_photo(fasseg_root)).convert("L"))
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "wide.png")
+    assert Image.open(tmp_path / "wide.png").mode.startswith("I")
+    image = read_image(tmp_path / "wide.png")
+    assert image.shape == (*grey.shape, 3) and (image == grey[..., None]).all()
+
+
+def test_palette_grey_and_cmyk_become_rgb(tmp_path, fasseg_root):
+    photo = Image.fromarray(_photo(fasseg_root))
+    palette = photo.quantize(64)
+    palette.save(tmp_path / "palette.png")
+    assert (read_image(tmp_path / "palette.png") == np.asarray(palette.convert("RGB"))).all()
+    photo.convert("L").save(tmp_path / "grey.png")
+    grey = read_image(tmp_path / "grey.png")
+    assert (grey == np.asarray(photo.convert("L"))[..., None]).all()
+    photo.convert("CMYK").save(tmp_path / "cmyk.tif")
+    assert np.abs(read_image(tmp_path / "cmyk.tif").astype(int) - _photo(fasseg_root)).mean() < 2
+
+
+def test_transparency_is_laid_on_white(tmp_path, fasseg_root):
+    rgba = np.dstack([_photo(fasseg_root), np.full(_photo(fasseg_root).shape[:2], 255, np.uint8)])
+    rgba[:50, :, 3] = 0  # a cut-out: the top rows transparent
+    rgba[:50, :, :3] = 0  # what is stored under them is black
+    Image.fromarray(rgba).save(tmp_path / "cutout.png")
+    image = read_image(tmp_path / "cutout.png")
+    assert (image[:50] == 255).all() and (image[50:] == _photo(fasseg_root)[50:]).all()

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Landmarks may lie this fraction of the image size outside the image (a chin
 #: cut by the frame); beyond that the file is taken to be wrong.
@@ -74,9 +74,39 @@ def _load(path, what: str, convert):
         raise InputError(f"{path}: not a readable {what} ({exc})") from exc
 
 
+#: 16-bit and 32-bit integer single-channel modes, scaled to 8 bits by their full range.
+_WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _as_rgb8(im: Image.Image) -> np.ndarray:
+    """The picture as a viewer shows it, as ``(H, W, 3)`` uint8 RGB.
+
+    The EXIF orientation is applied (phones store portrait photos sideways with
+    a tag); 16-bit grey is scaled to 8 bits (``convert`` would clip it to
+    white); transparency is laid on white; palette, grey and CMYK become RGB.
+    """
+    im = ImageOps.exif_transpose(im)
+    if im.mode in _WIDE_GREY_MODES:
+        grey = np.asarray(im).astype(np.float64) / 257.0  # 65535 -> 255
+        return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    if im.mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        scale = 255.0 if np.nanmax(values, initial=0.0) <= 1.0 else 255.0 / 65535.0
+        grey = np.clip(np.rint(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
 def read_image(path) -> np.ndarray:
-    """Read an image as ``(H, W, 3)`` uint8 RGB."""
-    return _load(path, "image", lambda im: np.asarray(im.convert("RGB")))
+    """Read an image as ``(H, W, 3)`` uint8 RGB, as it is meant to be seen (see :func:`_as_rgb8`).
+
+    The one image reader of the workflow and of ``faceseg segment``.
+    """
+    return _load(path, "image", _as_rgb8)
 
 
 def read_label_image(path) -> np.ndarray:
