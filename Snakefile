@@ -27,8 +27,8 @@ include: "workflow/rules/pose.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_reports(),
         all_summaries(),
         all_figures(),
-    default_target: True

@@ -16,6 +16,7 @@ SPEC = get_dataset(config["dataset"])
 LANDMARK_SOURCE = _config.landmark_source(config)
 DOWNLOADED_FASSEG = _config.DOWNLOADED_FASSEG
 
+
 wildcard_constraints:
     # Only the configured dataset: its inputs come from the configuration.
     dataset=DATASET,
@@ -84,8 +85,14 @@ def atlas_images(experiment_name):
     out = []
     for image_id in choose_atlas_ids(records(split), count):
         r = record(split, image_id)
-        out.append([image_id, str(r.image_path), str(r.label_path) if r.label_path else None,
-                    landmark_file(split, image_id, experiment_name)])
+        out.append(
+            [
+                image_id,
+                str(r.image_path),
+                str(r.label_path) if r.label_path else None,
+                landmark_file(split, image_id, experiment_name),
+            ]
+        )
     return out
 
 
@@ -187,8 +194,9 @@ def prediction_files(dataset, experiment_name, model, kind):
     split = config["eval_split"]
     shards(split)
     return {
-        image: paths.prediction_file(paths.prediction_dir(dataset, experiment_name, model, _shard_of(split)[image]),
-                                     kind, image)
+        image: paths.prediction_file(
+            paths.prediction_dir(dataset, experiment_name, model, _shard_of(split)[image]), kind, image
+        )
         for image in records(split)
     }
 
@@ -227,8 +235,12 @@ def pose_part_images(split, part, experiment_name):
     if part.startswith("shard"):
         return shard_images(split, part, experiment_name)
     person = int(part.removeprefix("person"))
-    return [i for shard in shards(split) for i in shard_images(split, shard, experiment_name)
-            if fasseg_person(i["image_id"]) == person]
+    return [
+        i
+        for shard in shards(split)
+        for i in shard_images(split, shard, experiment_name)
+        if fasseg_person(i["image_id"]) == person
+    ]
 
 
 def pose_part_landmarks(split, part, experiment_name):
@@ -240,15 +252,22 @@ def pose_part_landmarks(split, part, experiment_name):
 def pose_eval_evidence(dataset):
     """{"experiment / model": the evaluation shards' pose evidence files}."""
     split = config["eval_split"]
-    return {f"{e} / {m}": [paths.pose_evidence(dataset, e, m, split, shard) for shard in shards(split)]
-            for e, m in POSE_RUNS}
+    return {
+        f"{e} / {m}": [paths.pose_evidence(dataset, e, m, split, shard) for shard in shards(split)]
+        for e, m in POSE_RUNS
+    }
 
 
 def baseline_images(split):
     """{image_id, image, landmarks} of a split with the detected landmark files the solvePnP baseline reads."""
-    return [{"image_id": image_id, "image": str(r.image_path),
-             "landmarks": paths.landmark_file(DATASET, split, _shard_of(split)[image_id], image_id)}
-            for image_id, r in records(split).items()]
+    return [
+        {
+            "image_id": image_id,
+            "image": str(r.image_path),
+            "landmarks": paths.landmark_file(DATASET, split, _shard_of(split)[image_id], image_id),
+        }
+        for image_id, r in records(split).items()
+    ]
 
 
 def all_reports():
@@ -259,8 +278,10 @@ def all_summaries():
     out = [paths.dataset_report(f"summary.{ext}", DATASET) for ext in ("md", "csv")]
     if _config.is_fasseg_v3(config):
         out += [paths.dataset_report(f"per_pose.{ext}", DATASET) for ext in ("md", "csv")]
-        out += [paths.dataset_report(name, DATASET)
-                for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png")]
+        out += [
+            paths.dataset_report(name, DATASET)
+            for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png")
+        ]
     return out
 
 
@@ -274,8 +295,12 @@ def eval_image_files():
 
 def all_figures():
     figures = [
-        paths.report_file(figure, DATASET, name, model) for name, model in runs() for figure in ("confusion.png", "overlays")
+        paths.report_file(figure, DATASET, name, model)
+        for name, model in runs()
+        for figure in ("confusion.png", "overlays")
     ]
     figures.append(paths.dataset_report("iou_by_class.png", DATASET))
-    figures += [paths.report_file("feature_importance.png", DATASET, name, "rf") for name, model in runs() if model == "rf"]
+    figures += [
+        paths.report_file("feature_importance.png", DATASET, name, "rf") for name, model in runs() if model == "rf"
+    ]
     return figures

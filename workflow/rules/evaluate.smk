@@ -21,15 +21,15 @@ rule evaluate:
             labels={"figure": "per-class scores", "model": "{model}"},
         ),
         report=paths.report_file("report.md"),
-    params:
-        confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
     log:
         "logs/evaluate/{dataset}/{experiment}/{model}.log",
     benchmark:
         "benchmarks/evaluate/{dataset}/{experiment}/{model}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
     script:
         "../scripts/evaluate.py"
 
@@ -50,15 +50,15 @@ rule summarise:
             category="{dataset} / all experiments",
             labels={"figure": "summary (CSV)"},
         ),
-    params:
-        descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
     log:
         "logs/summarise/{dataset}.log",
     benchmark:
         "benchmarks/summarise/{dataset}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
     script:
         "../scripts/summarise.py"
 
@@ -69,18 +69,18 @@ rule per_pose:
     output:
         md=paths.dataset_report("per_pose.md"),
         csv=paths.dataset_report("per_pose.csv"),
+    log:
+        "logs/per_pose/{dataset}.log",
+    benchmark:
+        "benchmarks/per_pose/{dataset}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         runs=lambda wc: {
             f"{name} / {model}": list(prediction_files(wc.dataset, name, model, "confusion").values())
             for name, model in runs()
         },
         class_names=list(SPEC.class_names),
-    log:
-        "logs/per_pose/{dataset}.log",
-    benchmark:
-        "benchmarks/per_pose/{dataset}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/per_pose.py"

@@ -10,18 +10,18 @@ rule extract_features:
         atlas=lambda wc: atlas_file(wc.experiment),
     output:
         directory(paths.feature_shard()),
+    log:
+        "logs/extract_features/{dataset}/{experiment}/{split}/{shard}.log",
+    benchmark:
+        "benchmarks/extract_features/{dataset}/{experiment}/{split}/{shard}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         images=lambda wc: shard_images(wc.split, wc.shard, wc.experiment),
         features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
         n_landmarks=n_landmarks(),
-    log:
-        "logs/extract_features/{dataset}/{experiment}/{split}/{shard}.log",
-    benchmark:
-        "benchmarks/extract_features/{dataset}/{experiment}/{split}/{shard}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/extract_features.py"
 
@@ -34,17 +34,17 @@ rule label_atlas:
         landmarks=lambda wc: atlas_landmark_inputs(wc.experiment),
     output:
         paths.atlas_file(),
-    params:
-        images=lambda wc: atlas_images(wc.experiment),
-        split=config["train_split"],
-        n_landmarks=n_landmarks(),
     log:
         "logs/label_atlas/{dataset}/{experiment}.log",
     benchmark:
         "benchmarks/label_atlas/{dataset}/{experiment}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        images=lambda wc: atlas_images(wc.experiment),
+        split=config["train_split"],
+        n_landmarks=n_landmarks(),
     script:
         "../scripts/build_atlas.py"
 
@@ -54,15 +54,15 @@ rule merge_features:
         lambda wc: training_shard_stores(wc.dataset, wc.experiment),
     output:
         directory(paths.training_store()),
-    params:
-        # The split's listing order: the merged rows do not depend on the sharding.
-        order=lambda wc: list(records(config["train_split"])),
     log:
         "logs/merge_features/{dataset}/{experiment}.log",
     benchmark:
         "benchmarks/merge_features/{dataset}/{experiment}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        # The split's listing order: the merged rows do not depend on the sharding.
+        order=lambda wc: list(records(config["train_split"])),
     script:
         "../scripts/merge_features.py"

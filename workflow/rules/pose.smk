@@ -14,16 +14,16 @@ rule train_pose_models:
         lambda wc: training_shard_stores(wc.dataset, wc.experiment),
     output:
         directory(paths.pose_model_dir()),
-    params:
-        images=lambda wc: pose_training_images(wc.fold),
-        model=lambda wc: model_params(wc.experiment, wc.model),
     log:
         "logs/train_pose_models/{dataset}/{experiment}/{fold}/{model}.log",
     benchmark:
         "benchmarks/train_pose_models/{dataset}/{experiment}/{fold}/{model}.tsv"
-    threads: workflow.cores
     conda:
         "../envs/faceseg.yaml"
+    threads: workflow.cores
+    params:
+        images=lambda wc: pose_training_images(wc.fold),
+        model=lambda wc: model_params(wc.experiment, wc.model),
     script:
         "../scripts/train_pose_models.py"
 
@@ -37,35 +37,37 @@ rule estimate_pose:
         landmarks=lambda wc: pose_part_landmarks(wc.split, wc.part, wc.experiment),
     output:
         paths.pose_evidence(),
+    log:
+        "logs/estimate_pose/{dataset}/{experiment}/{model}/{split}/{part}.log",
+    benchmark:
+        "benchmarks/estimate_pose/{dataset}/{experiment}/{model}/{split}/{part}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         images=lambda wc: pose_part_images(wc.split, wc.part, wc.experiment),
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
-    log:
-        "logs/estimate_pose/{dataset}/{experiment}/{model}/{split}/{part}.log",
-    benchmark:
-        "benchmarks/estimate_pose/{dataset}/{experiment}/{model}/{split}/{part}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/estimate_pose.py"
 
 
 rule train_pose_classifier:
     input:
-        lambda wc: [paths.pose_evidence(wc.dataset, wc.experiment, wc.model, config["train_split"], f"person{p:02d}")
-                    for p in training_persons()],
+        lambda wc: [
+            paths.pose_evidence(wc.dataset, wc.experiment, wc.model, config["train_split"], f"person{p:02d}")
+            for p in training_persons()
+        ],
     output:
         paths.pose_classifier_file(),
     log:
         "logs/train_pose_classifier/{dataset}/{experiment}/{model}.log",
     benchmark:
         "benchmarks/train_pose_classifier/{dataset}/{experiment}/{model}.tsv"
-    threads: workflow.cores
     conda:
         "../envs/faceseg.yaml"
+    threads: workflow.cores
     script:
         "../scripts/train_pose_classifier.py"
 
@@ -74,8 +76,9 @@ rule pose_report:
     input:
         evidence=lambda wc: [f for files in pose_eval_evidence(wc.dataset).values() for f in files],
         classifiers=lambda wc: [paths.pose_classifier_file(wc.dataset, e, m) for e, m in POSE_RUNS],
-        landmarks=lambda wc: [landmark_dir(s, shard) for s in (config["train_split"], config["eval_split"])
-                              for shard in shards(s)],
+        landmarks=lambda wc: [
+            landmark_dir(s, shard) for s in (config["train_split"], config["eval_split"]) for shard in shards(s)
+        ],
     output:
         md=report(
             paths.dataset_report("pose.md"),
@@ -96,18 +99,18 @@ rule pose_report:
             category="{dataset} / head pose",
             labels={"figure": "pose confusion matrix"},
         ),
+    log:
+        "logs/pose_report/{dataset}.log",
+    benchmark:
+        "benchmarks/pose_report/{dataset}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         evidence=lambda wc: pose_eval_evidence(wc.dataset),
         classifiers=lambda wc: {f"{e} / {m}": paths.pose_classifier_file(wc.dataset, e, m) for e, m in POSE_RUNS},
         eval_images=lambda wc: baseline_images(config["eval_split"]),
         train_images=lambda wc: baseline_images(config["train_split"]),
         split_note=_config.split_note(config),
-    log:
-        "logs/pose_report/{dataset}.log",
-    benchmark:
-        "benchmarks/pose_report/{dataset}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/pose_report.py"

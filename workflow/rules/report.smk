@@ -16,9 +16,9 @@ rule plot_confusion:
         "logs/plot_confusion/{dataset}/{experiment}/{model}.log",
     benchmark:
         "benchmarks/plot_confusion/{dataset}/{experiment}/{model}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
     script:
         "../scripts/plot_confusion.py"
 
@@ -37,9 +37,9 @@ rule plot_iou_by_class:
         "logs/plot_iou_by_class/{dataset}.log",
     benchmark:
         "benchmarks/plot_iou_by_class/{dataset}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
     script:
         "../scripts/plot_iou_by_class.py"
 
@@ -56,18 +56,18 @@ rule plot_overlays:
             subcategory="{model}",
             labels={"figure": "overlay {name}", "model": "{model}"},
         ),
+    log:
+        "logs/plot_overlays/{dataset}/{experiment}/{model}.log",
+    benchmark:
+        "benchmarks/plot_overlays/{dataset}/{experiment}/{model}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
     params:
         images=lambda wc: eval_image_files(),
         confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
         predicted=lambda wc: prediction_files(wc.dataset, wc.experiment, wc.model, "labels"),
         n=config["report"]["overlays"],
-    log:
-        "logs/plot_overlays/{dataset}/{experiment}/{model}.log",
-    benchmark:
-        "benchmarks/plot_overlays/{dataset}/{experiment}/{model}.tsv"
-    threads: 1
-    conda:
-        "../envs/faceseg.yaml"
     script:
         "../scripts/plot_overlays.py"
 
@@ -87,8 +87,8 @@ rule plot_feature_importance:
         "logs/plot_feature_importance/{dataset}/{experiment}.log",
     benchmark:
         "benchmarks/plot_feature_importance/{dataset}/{experiment}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
     script:
         "../scripts/plot_feature_importance.py"
