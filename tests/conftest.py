@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -9,14 +10,30 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from lapa_fixture import make_lapa  # noqa: E402
 
-FASSEG = (REPO.parent / "shared" / "data" / "fasseg").resolve()
+from faceseg.config import DOWNLOADED_FASSEG  # noqa: E402
+from faceseg.download import download_fasseg  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def fasseg_root():
-    if not (FASSEG / "V1").is_dir():
-        pytest.fail(f"the FASSEG copy is missing at {FASSEG} (see README: Tests)")
-    return FASSEG
+    """The real FASSEG: ``$FASSEG_ROOT``, else the workflow's download (``resources/fasseg``, reused later).
+
+    Offline and without a copy the tests that need it fail saying what to set.
+    """
+    if os.environ.get("FASSEG_ROOT"):
+        root = Path(os.environ["FASSEG_ROOT"]).expanduser().resolve()
+        if not (root / "V1").is_dir():
+            pytest.fail(f"FASSEG_ROOT={os.environ['FASSEG_ROOT']} holds no V1/ folder; point it at a copy of the "
+                        "FASSEG repository (a folder holding V1/ V2/ V3/)")
+        return root
+    cached = REPO / DOWNLOADED_FASSEG
+    if not (cached / "V1").is_dir():
+        try:
+            download_fasseg(cached)
+        except RuntimeError as exc:
+            pytest.fail(f"these tests need the FASSEG dataset and could not download it ({exc}). Set FASSEG_ROOT "
+                        "to a copy (a folder holding V1/ V2/ V3/), e.g. FASSEG_ROOT=/data/FASSEG make test")
+    return cached
 
 
 @pytest.fixture(scope="session")

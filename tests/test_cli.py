@@ -3,7 +3,9 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -150,3 +152,33 @@ def test_landmarks_that_do_not_match_the_model(tiny_model, fasseg_root, tmp_path
     assert proc.returncode == 1
     assert f"{lm}: expected 68 landmarks, the file declares 106" in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_phone_and_16_bit_photos_segment_like_the_upright_8_bit_photo(tiny_model, fasseg_root, tmp_path):
+    """A phone's portrait JPEG (stored sideways, EXIF orientation 6) and 16-bit PNGs give the labels of the
+    upright 8-bit photo: the reader shows the command what a viewer shows."""
+    photo = Image.open(fasseg_root / "V1" / "Test_RGB" / "1.png").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    photo.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", quality=90, exif=exif)
+    # The same JPEG pixels turned upright by hand (lossless PNG): the reference the tag must give.
+    stored = np.asarray(Image.open(tmp_path / "phone.jpg").convert("RGB"))
+    Image.fromarray(np.ascontiguousarray(np.rot90(stored, -1))).save(tmp_path / "upright.png")
+    grey = np.asarray(photo.convert("L"))
+    Image.fromarray(grey).save(tmp_path / "grey8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    rgb16 = np.asarray(photo).astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "rgb16.png"), cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    names = ("upright.png", "phone.jpg", "grey8.png", "grey16.png", "rgb16.png")
+    proc = faceseg("segment", *(tmp_path / n for n in names), "--model", tiny_model, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    labels = {n: np.asarray(Image.open(tmp_path / "out" / f"{Path(n).stem}_labels.png")) for n in names}
+    # The labels cover the photo as shown: upright, at the photo's size.
+    assert labels["phone.jpg"].shape == labels["upright.png"].shape == grey.shape
+    agreement = (labels["phone.jpg"] == labels["upright.png"]).mean()
+    print(f"phone photo against its pixels turned upright: {agreement:.4f} of the pixels labelled alike")
+    assert agreement > 0.99
+    assert (labels["grey16.png"] == labels["grey8.png"]).all()
+    rgb8 = faceseg("segment", fasseg_root / "V1" / "Test_RGB" / "1.png", "--model", tiny_model, "-o", tmp_path / "8")
+    assert rgb8.returncode == 0, rgb8.stderr
+    assert (labels["rgb16.png"] == np.asarray(Image.open(tmp_path / "8" / "1_labels.png"))).all()

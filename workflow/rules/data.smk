@@ -24,15 +24,17 @@ rule detect_landmarks:
         images=lambda wc: [r.image_path for r in shard_records(wc.split, wc.shard)],
     output:
         directory(paths.landmark_dir()),
-    params:
-        images=lambda wc: [{"image_id": r.image_id, "image": str(r.image_path)} for r in shard_records(wc.split, wc.shard)],
-        detection=config["detection"],
     log:
         "logs/detect_landmarks/{dataset}/{split}/{shard}.log",
     benchmark:
         "benchmarks/detect_landmarks/{dataset}/{split}/{shard}.tsv"
-    threads: 1
     conda:
         "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        images=lambda wc: [
+            {"image_id": r.image_id, "image": str(r.image_path)} for r in shard_records(wc.split, wc.shard)
+        ],
+        detection=config["detection"],
     script:
         "../scripts/detect_landmarks.py"
