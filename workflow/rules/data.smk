@@ -14,6 +14,9 @@ checkpoint download_fasseg:
         "benchmarks/download_fasseg.tsv"
     conda:
         "../envs/faceseg.yaml"
+    params:
+        # config fasseg_url: a mirror or a local archive; null: GitHub's.
+        urls=[config["fasseg_url"]] if config.get("fasseg_url") else None,
     script:
         "../scripts/download_fasseg.py"
 
