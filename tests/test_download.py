@@ -1,4 +1,4 @@
-"""The FASSEG download: archives shaped like GitHub's, unpacked directly and fetched by the workflow from a file:// URL."""
+"""The FASSEG download: GitHub-shaped archives, unpacked directly and fetched by the workflow from a file:// URL."""
 
 import io
 import zipfile
