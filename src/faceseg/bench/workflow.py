@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 #: LaPa's split sizes.
 LAPA_SPLITS = {"train": 18168, "val": 2000, "test": 2000}
 #: The rules that work per image, in shards: their jobs' start-up is the overhead measured here.
