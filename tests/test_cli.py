@@ -28,12 +28,16 @@ def test_info_says_what_the_model_was_trained_on(tiny_model):
     assert "fasseg, experiment tiny: 4 images, 8000 sampled pixels" in out
     assert "classes      background, skin, hair, eyes, nose, mouth" in out
     assert "68 landmarks per image" in out and "metrics      none found" in out
+    from faceseg.provenance import package_fingerprint
+
+    assert f"made by      faceseg 0.1.0, code {package_fingerprint()}; dlib-bin" in out
     summary = json.loads(faceseg("info", tiny_model, "--json").stdout)
     # colour: (rgb 3 + lab 3) x (value, one window mean) = 12; location 2;
     # hog: (6 orientations + magnitude) x 2 cell sizes = 14; landmarks: frame u, v + 68 x (dx, dy) = 138
     assert summary["features_per_group"] == {"colour": 12, "location": 2, "hog": 14, "landmarks": 138}
     assert summary["n_features"] == len(summary["feature_names"]) == 166
     assert summary["params"]["n_estimators"] == 20
+    assert summary["provenance"]["libraries"]["scikit-learn"] and summary["provenance"]["package"]
 
 
 def test_info_shows_the_metrics_the_workflow_wrote_beside_the_model(tiny_model):

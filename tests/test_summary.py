@@ -85,3 +85,30 @@ def test_pose_scores_sum_each_pose(tmp_path):
     assert [r["pose"] for r in table] == ["-15", "0", "0"]
     assert float(table[1]["recall_eyes"]) == 0.5 and table[2]["recall_eyes"] == "0.5874"  # published anchor
     assert "ICME 2017" in (tmp_path / "p.md").read_text()
+
+
+def test_a_summary_says_when_its_rows_were_made_by_different_code(tmp_path):
+    from faceseg.provenance import record
+
+    now = record()
+    before = {**now, "package": "0123456789abcdef", "libraries": {**now["libraries"], "scikit-learn": "1.8.0"}}
+    cm = np.diag([100, 80, 60, 10, 10, 10])
+    paths = []
+    for experiment, provenance in (("a", now), ("b", before), ("c", now)):
+        m = {**_metrics(experiment, "rf", cm), "provenance": provenance}
+        paths.append(tmp_path / f"{experiment}.json")
+        paths[-1].write_text(json.dumps(m))
+    write_summary(paths, tmp_path / "summary.md", tmp_path / "summary.csv", "fasseg")
+    text = (tmp_path / "summary.md").read_text()
+    assert "**Made by 2 versions of the code**" in text
+    code = text.split("## Code")[1]
+    assert f"code {now['package']}" in code and "a / rf, c / rf" in code
+    older = [line for line in code.splitlines() if "code 0123456789abcdef" in line]
+    assert len(older) == 1 and "scikit-learn 1.8.0," in older[0] and older[0].endswith(": b / rf")
+    with open(tmp_path / "summary.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["source"] == "this run"]
+    assert [r["code"] for r in rows] == [now["package"], "0123456789abcdef", now["package"]]
+    # One version: said once, no warning.
+    write_summary([paths[0], paths[2]], tmp_path / "one.md", tmp_path / "one.csv", "fasseg")
+    one = (tmp_path / "one.md").read_text()
+    assert "versions of the code" not in one and f"Every row was made by faceseg {now['faceseg']}" in one

@@ -1,9 +1,12 @@
 """End-to-end Snakemake runs on a few real FASSEG images and on the generated LaPa fixture."""
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +48,9 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
             c["support"] for c in metrics["per_class"].values())
         assert (report / "per_class.csv").read_text().startswith("class,iou,f1,precision,recall,support")
         assert "mean IoU" in (report / "report.md").read_text()
+        # What made the numbers: the package's fingerprint, faceseg's and the libraries' versions.
+        assert {"faceseg", "package", "libraries", "stage_code"} <= set(metrics["provenance"])
+        assert f"Made by faceseg {metrics['provenance']['faceseg']}" in (report / "report.md").read_text()
         pred_dir = fasseg_run / "results/predictions/fasseg/default" / model
         for image_id in ("1", "10"):  # first two test images by name
             part = pred_dir / shard_of(image_id, "test")
@@ -83,6 +89,80 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
                  "decide_labels", "evaluate"):
         assert list((fasseg_run / "logs" / rule).rglob("*.log")), f"no log for {rule}"
         assert list((fasseg_run / "benchmarks" / rule).rglob("*.tsv")), f"no benchmark for {rule}"
+
+
+def _planned_outputs(workdir, env) -> list[str]:
+    """The outputs of every job a dry run plans (Snakemake's job listing)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", "-n"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return re.findall(r"^\s+output: (.+)$", proc.stdout, re.M)
+
+
+def _rules(outputs) -> set[str]:
+    """Which stage wrote each planned output, read from its path."""
+    stages = {"features": "extract_features", "models": "train_model", "probabilities": "segment_images",
+              "predictions": "decide_labels", "landmarks": "detect_landmarks"}
+    found = set()
+    for out in outputs:
+        for path in out.split(", "):
+            parts = Path(path).parts
+            if parts[1] == "reports":
+                name = Path(path).name
+                found.add({"metrics.json": "evaluate", "per_class.csv": "evaluate", "per_class.html": "evaluate",
+                           "report.md": "evaluate", "summary.md": "summarise", "summary.csv": "summarise",
+                           "confusion.png": "plot_confusion", "overlays": "plot_overlays",
+                           "iou_by_class.png": "plot_iou_by_class",
+                           "feature_importance.png": "plot_feature_importance"}.get(name, name))
+            elif parts[1] == "features":
+                found.add("merge_features" if parts[-1] == "train.zarr" else stages["features"])
+            elif parts[1] == "models":
+                found.add("decision_settings" if path.endswith(".decision.json") else "train_model")
+            else:
+                found.add(stages.get(parts[1], parts[1]))
+    return found
+
+
+def test_a_library_code_change_reruns_the_stages_it_reaches(fasseg_run, tmp_path):
+    """Rules carry a fingerprint of the faceseg code they run (faceseg.provenance): a copy of the package, put
+    first on PYTHONPATH, is edited and the dry run says what would rerun."""
+    run = tmp_path / "run"
+    shutil.copytree(fasseg_run, run, symlinks=True)
+    package = tmp_path / "src" / "faceseg"
+    shutil.copytree(REPO / "src" / "faceseg", package, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    assert _planned_outputs(run, env) == []
+
+    def edited(module, old, new):
+        path = package / module
+        original = path.read_text()
+        assert old in original, (module, old)
+        path.write_text(original.replace(old, new, 1))
+        try:
+            return _planned_outputs(run, env)
+        finally:
+            path.write_text(original)
+
+    # Comments and docstrings: nothing reruns.
+    assert edited("features/hog.py", "    n_bins = params[\"orientations\"]\n",
+                  "    # the number of orientation bins\n    n_bins = params[\"orientations\"]\n") == []
+    assert edited("decision.py", "removes isolated errors.", "removes isolated errors (say).") == []
+    # A change of what HOG computes: the experiment with HOG features reruns from its features on; grey-loc does not.
+    outputs = edited("features/hog.py", "    return out\n", "    out *= 2\n    return out\n")
+    assert outputs and not [o for o in outputs if "/grey-loc/" in o]
+    assert {"extract_features", "merge_features", "train_model", "segment_images", "decide_labels", "evaluate",
+            "summarise", "plot_confusion"} <= _rules(outputs)
+    assert "detect_landmarks" not in _rules(outputs)
+    # The decision chain's smoothing: decisions and what follows, for every experiment.
+    outputs = edited("decision.py", "borderType=cv2.BORDER_REFLECT", "borderType=cv2.BORDER_REPLICATE")
+    assert _rules(outputs) == {"decide_labels", "evaluate", "summarise", "plot_confusion", "plot_overlays",
+                               "plot_iou_by_class"}
+    assert any("/grey-loc/" in o for o in outputs)
+    # Plotting code: only the plots that draw with it.
+    outputs = edited("plots.py", "dpi=110", "dpi=100")
+    assert outputs and _rules(outputs) <= {"plot_confusion", "plot_iou_by_class", "plot_overlays",
+                                           "plot_feature_importance"}
 
 
 def test_figures_and_snakemake_report(fasseg_run):

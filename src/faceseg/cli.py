@@ -16,6 +16,7 @@ from pathlib import Path
 from faceseg.io import InputError, NoFaceError
 from faceseg.models import FeatureMismatchError, model_kind
 from faceseg.paths import metrics_of_model
+from faceseg.provenance import describe
 
 
 def _segment(args) -> int:
@@ -102,6 +103,8 @@ def model_summary(model, metrics_path=None) -> dict:
         "training_samples": model.info.get("n_train_samples"),
         "sampling": model.info.get("sampling"),
         "train_seconds": model.info.get("train_seconds"),
+        # The code and library versions that trained it (faceseg.provenance.record).
+        "provenance": model.info.get("provenance"),
         "feature_names": model.feature_names,
         "metrics": None,
     }
@@ -109,7 +112,8 @@ def model_summary(model, metrics_path=None) -> dict:
         m = json.loads(Path(metrics_path).read_text())
         summary["metrics"] = {"file": str(metrics_path), "n_images": m["n_images"],
                               **{k: m[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1")},
-                              "iou": {c: v["iou"] for c, v in m["per_class"].items()}}
+                              "iou": {c: v["iou"] for c, v in m["per_class"].items()},
+                              "provenance": m.get("provenance")}
     return summary
 
 
@@ -133,9 +137,11 @@ def _info(args) -> int:
         f"features     {summary['n_features']}: {groups}"
         + (f"; {summary['landmarks_per_image']} landmarks per image" if summary["landmarks_per_image"] else ""),
         f"parameters   {json.dumps(summary['params'])}",
+        f"made by      {describe(summary['provenance'])}"
+        + (f"; training stage {summary['provenance']['stage_code']}" if summary["provenance"] else ""),
     ]
     if summary["label_atlas_images"]:
-        lines.insert(-1, f"label atlas  {len(summary['label_atlas_images'])} training images: "
+        lines.insert(-2, f"label atlas  {len(summary['label_atlas_images'])} training images: "
                          f"{', '.join(summary['label_atlas_images'])}")
     if args.all_features:
         lines.append("feature names:")
@@ -148,6 +154,7 @@ def _info(args) -> int:
                      f"mean IoU {m['mean_iou']:.4f}, mean F1 {m['mean_f1']:.4f}")
         lines.append("  IoU        " + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -"
                                                 for c, v in m["iou"].items()))
+        lines.append(f"  made by    {describe(m['provenance'])}")
     else:
         lines.append("metrics      none found (run the workflow's evaluate rule, or pass --metrics FILE)")
     print("\n".join(lines))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from faceseg.io import atomic_output
+from faceseg.provenance import describe
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -187,6 +188,8 @@ def write_reports(metrics: dict, json_path, csv_path, md_path, title: str, html_
     if intervals:
         lines += ["", f"Intervals: {intervals['method']} ({intervals['n_resamples']} resamples, seed "
                       f"{intervals['seed']}): how far the scores could move on another test set drawn like this one."]
+    if metrics.get("provenance"):
+        lines += ["", f"Made by {describe(metrics['provenance'])}."]
     if metrics.get("skipped"):
         lines += ["", f"## Skipped images ({len(metrics['skipped'])})", ""]
         lines += [f"- {s['image_id']}: {s['reason']}" for s in metrics["skipped"]]

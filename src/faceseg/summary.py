@@ -19,6 +19,7 @@ import numpy as np
 from faceseg.datasets import fasseg_pose
 from faceseg.io import atomic_output
 from faceseg.metrics import ConfusionRecord, scores
+from faceseg.provenance import describe
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ def summary_rows(metrics_list: list[dict], class_names) -> list[dict]:
         if m.get("per_pixel"):
             variants.append(("per-pixel (no spatial smoothing)", m["per_pixel"]))
         for variant, s in variants:
+            provenance = m.get("provenance") or {}
             row = {"experiment": m["experiment"], "model": m["model"], "variant": variant or "as configured",
+                   "faceseg": provenance.get("faceseg"), "code": provenance.get("package"),
                    "source": "this run", "pixel_accuracy": s["pixel_accuracy"], "mean_iou": s["mean_iou"],
                    "mean_f1": s["mean_f1"], "n_images": m["n_images"],
                    "n_skipped": len(m.get("skipped") or [])}
@@ -121,6 +124,24 @@ def published_rows(dataset_tag: str, class_names) -> list[dict]:
     return rows
 
 
+def code_versions(metrics_list: list[dict]) -> dict[str, list[str]]:
+    """``{description of the code: the runs it made}`` (:func:`faceseg.provenance.describe`), in run order."""
+    versions: dict[str, list[str]] = {}
+    for m in metrics_list:
+        versions.setdefault(describe(m.get("provenance")), []).append(f"{m['experiment']} / {m['model']}")
+    return versions
+
+
+def _code_lines(metrics_list: list[dict]) -> list[str]:
+    versions = code_versions(metrics_list)
+    if len(versions) == 1:
+        return ["", "## Code", "", f"Every row was made by {next(iter(versions))}."]
+    lines = ["", "## Code", "", f"**The rows were made by {len(versions)} versions of the code** (faceseg, its "
+             "code or the computing libraries differ): only the stages a change reached were rerun. Rerun with "
+             "`--forcerun` to make every row with today's code.", ""]
+    return lines + [f"- {code}: {', '.join(runs)}" for code, runs in versions.items()]
+
+
 def _model_label(row: dict) -> str:
     return row["model"] if row["variant"] == "as configured" else f"{row['model']}, per-pixel"
 
@@ -136,7 +157,7 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     columns = (["experiment", "model", "variant", "source", "n_images", "n_skipped", "pixel_accuracy", "mean_iou",
                 "mean_f1"]
                + [f"iou_{c}" for c in class_names] + [f"f1_{c}" for c in class_names]
-               + [f"{k}_{end}" for k in INTERVAL_KEYS for end in ("low", "high")])
+               + [f"{k}_{end}" for k in INTERVAL_KEYS for end in ("low", "high")] + ["faceseg", "code"])
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, columns)
         writer.writeheader()
@@ -151,6 +172,8 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
              "the per-pixel rows are the same models without the spatial smoothing of their probabilities. "
              f"The {level} intervals come from resampling the scored images (percentile bootstrap): "
              "how far a figure could move on another test set drawn like this one.", ""]
+    if len(code_versions(metrics_list)) > 1:
+        lines += [f"**Made by {len(code_versions(metrics_list))} versions of the code**: see Code below.", ""]
     head = (["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
             + [f"{level} interval: pixel acc.", "mean IoU"])
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
@@ -177,6 +200,7 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
             runs = [f"{m['experiment']} / {m['model']}" for m in metrics_list
                     if any(s["image_id"] == image_id and s["reason"] == reason for s in m.get("skipped") or [])]
             lines.append(f"- {image_id} ({', '.join(runs)}): {reason}")
+    lines += _code_lines(metrics_list)
     if descriptions:
         lines += ["", "## Experiments", ""]
         lines += [f"- **{name}**: {text}" for name, text in descriptions.items() if text]

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: dataset listing, paths, per-experiment settings.
 import functools
+from pathlib import Path
 
 # The config was checked and completed by faceseg.config.resolve_config (Snakefile);
 # every path under results/ comes from faceseg.paths.
@@ -8,6 +9,7 @@ from faceseg import features as _features
 from faceseg import paths
 from faceseg.datasets import get_dataset
 from faceseg.models import MODEL_KINDS as _MODEL_KINDS
+from faceseg.provenance import stage_provenance as _stage_provenance
 from faceseg.shards import assign_shards as _assign_shards
 
 # The dataset's name in output paths (the {dataset} wildcard): fasseg, fasseg-V2, fasseg-V3 or lapa.
@@ -40,6 +42,17 @@ def records(split):
 
 def record(split, image_id):
     return records(split)[image_id]
+
+
+def provenance(script=None, experiment_name=None, entries=()):
+    """A rule's code fingerprint and library versions, a ``params`` entry: a change of either reruns the rule.
+
+    ``script``: the rule's script in workflow/scripts (its faceseg imports are what the rule runs);
+    ``experiment_name``: narrows the feature groups reached to that experiment's.
+    """
+    path = Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py" if script else None
+    groups = list(experiment_features(experiment_name)) if experiment_name else None
+    return _stage_provenance(path, tuple(entries), groups)
 
 
 def experiment(name):

@@ -35,6 +35,7 @@ rule detect_landmarks:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=provenance("detect_landmarks"),
         images=lambda wc: [
             {"image_id": r.image_id, "image": str(r.image_path)} for r in shard_records(wc.split, wc.shard)
         ],

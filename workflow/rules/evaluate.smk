@@ -29,6 +29,7 @@ rule evaluate:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("evaluate", wc.experiment),
         confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
     script:
         "../scripts/evaluate.py"
@@ -58,6 +59,7 @@ rule summarise:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=provenance("summarise"),
         descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
     script:
         "../scripts/summarise.py"
@@ -77,6 +79,7 @@ rule per_pose:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=provenance("per_pose"),
         runs=lambda wc: {
             f"{name} / {model}": list(prediction_files(wc.dataset, name, model, "confusion").values())
             for name, model in runs()

@@ -18,6 +18,7 @@ rule extract_features:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("extract_features", wc.experiment),
         images=lambda wc: shard_images(wc.split, wc.shard, wc.experiment),
         features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
@@ -42,6 +43,7 @@ rule label_atlas:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("build_atlas", wc.experiment),
         images=lambda wc: atlas_images(wc.experiment),
         split=config["train_split"],
         n_landmarks=n_landmarks(),
@@ -62,6 +64,7 @@ rule merge_features:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("merge_features", wc.experiment),
         # The split's listing order: the merged rows do not depend on the sharding.
         order=lambda wc: list(records(config["train_split"])),
     script:

@@ -19,6 +19,7 @@ rule train_model:
         "../envs/faceseg.yaml"
     threads: workflow.cores
     params:
+        provenance=lambda wc: provenance("train_model", wc.experiment),
         model=lambda wc: fit_params(wc.experiment, wc.model),
     script:
         "../scripts/train_model.py"
@@ -40,6 +41,7 @@ rule segment_images:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("segment_images", wc.experiment),
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
@@ -59,10 +61,13 @@ rule decision_settings:
     log:
         "logs/decision_settings/{dataset}/{experiment}/{model}.log",
     params:
+        provenance=lambda wc: provenance(
+            entries=["faceseg.models.decision_file:write_decision"], experiment_name=wc.experiment
+        ),
         decision=lambda wc: decision_params(wc.experiment, wc.model),
         stride=config["segmentation"]["stride"],
     run:
-        from faceseg.decision import write_decision
+        from faceseg.models.decision_file import write_decision
 
         write_decision(wildcards.model, params.decision, output[0], stride=params.stride)
 
@@ -84,6 +89,7 @@ rule decide_labels:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("decide_labels", wc.experiment),
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
     script:
         "../scripts/decide_labels.py"

@@ -22,6 +22,7 @@ rule train_pose_models:
         "../envs/faceseg.yaml"
     threads: workflow.cores
     params:
+        provenance=lambda wc: provenance("train_pose_models", wc.experiment),
         images=lambda wc: pose_training_images(wc.fold),
         model=lambda wc: model_params(wc.experiment, wc.model),
     script:
@@ -45,6 +46,7 @@ rule estimate_pose:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("estimate_pose", wc.experiment),
         images=lambda wc: pose_part_images(wc.split, wc.part, wc.experiment),
         n_landmarks=n_landmarks(),
         tile_size=config["segmentation"]["tile_size"],
@@ -68,6 +70,8 @@ rule train_pose_classifier:
     conda:
         "../envs/faceseg.yaml"
     threads: workflow.cores
+    params:
+        provenance=lambda wc: provenance("train_pose_classifier", wc.experiment),
     script:
         "../scripts/train_pose_classifier.py"
 
@@ -107,6 +111,7 @@ rule pose_report:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=provenance("pose_report"),
         evidence=lambda wc: pose_eval_evidence(wc.dataset),
         classifiers=lambda wc: {f"{e} / {m}": paths.pose_classifier_file(wc.dataset, e, m) for e, m in POSE_RUNS},
         eval_images=lambda wc: baseline_images(config["eval_split"]),

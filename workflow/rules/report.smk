@@ -19,6 +19,8 @@ rule plot_confusion:
     conda:
         "../envs/faceseg.yaml"
     threads: 1
+    params:
+        provenance=lambda wc: provenance("plot_confusion", wc.experiment),
     script:
         "../scripts/plot_confusion.py"
 
@@ -40,6 +42,8 @@ rule plot_iou_by_class:
     conda:
         "../envs/faceseg.yaml"
     threads: 1
+    params:
+        provenance=provenance("plot_iou_by_class"),
     script:
         "../scripts/plot_iou_by_class.py"
 
@@ -64,6 +68,7 @@ rule plot_overlays:
         "../envs/faceseg.yaml"
     threads: 1
     params:
+        provenance=lambda wc: provenance("plot_overlays", wc.experiment),
         images=lambda wc: eval_image_files(),
         confusion=lambda wc: list(prediction_files(wc.dataset, wc.experiment, wc.model, "confusion").values()),
         predicted=lambda wc: prediction_files(wc.dataset, wc.experiment, wc.model, "labels"),
@@ -90,5 +95,7 @@ rule plot_feature_importance:
     conda:
         "../envs/faceseg.yaml"
     threads: 1
+    params:
+        provenance=lambda wc: provenance("plot_feature_importance", wc.experiment),
     script:
         "../scripts/plot_feature_importance.py"

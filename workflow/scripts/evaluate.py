@@ -10,4 +10,5 @@ with rule_log(snakemake.log[0]):
         dataset=snakemake.config["dataset"],
         info={k: snakemake.wildcards[k] for k in ("dataset", "experiment", "model")},
         out_html=snakemake.output.table,
+        provenance=snakemake.params.provenance,
     )

@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0]):
         tile_size=snakemake.params.tile_size,
         stride=snakemake.params.stride,
         threads=snakemake.threads,
+        provenance=snakemake.params.provenance,
     )

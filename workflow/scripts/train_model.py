@@ -10,4 +10,5 @@ with rule_log(snakemake.log[0]):
         threads=snakemake.threads,
         atlas_path=snakemake.input.atlas or None,
         info={"dataset": snakemake.config["dataset"], "experiment": snakemake.wildcards.experiment},
+        provenance=snakemake.params.provenance,
     )

@@ -6,11 +6,16 @@ import numpy as np
 
 from faceseg.datasets import get_dataset
 from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
+from faceseg.provenance import record as provenance_record
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
-             out_html=None) -> dict:
-    """Sum per-image confusion matrices over a split and write the reports."""
+             out_html=None, provenance: dict | None = None) -> dict:
+    """Sum per-image confusion matrices over a split and write the reports.
+
+    ``provenance``: the rule's code fingerprint; ``metrics.json`` records it with
+    the faceseg version, the package's fingerprint and the library versions.
+    """
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
     per_pixel = np.zeros_like(total)
@@ -36,6 +41,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         "confusion_matrix": total.tolist(),
         "class_names": list(spec.class_names),
         **(info or {}),
+        "provenance": provenance_record(provenance),
     }
     if n_per_pixel and n_per_pixel == n_images:
         # Scores of the arg-max before spatial smoothing (the model without its post-processing).

@@ -21,6 +21,7 @@ from faceseg.models import load_model
 from faceseg.models.decision_file import read_decision
 from faceseg.paths import prediction_file
 from faceseg.probability_store import probability_shard_writer, read_probability_shard
+from faceseg.provenance import record as provenance_record
 from faceseg.segment import (
     NOT_SEGMENTED,
     colourise,
@@ -72,16 +73,18 @@ def image_probabilities(model, image_id: str, image_path, landmark_path=None, n_
 
 
 def segment_shard(model_path, dataset: str, images: list[dict], out_store, n_landmarks: int | None = None,
-                  tile_size: int = 256, threads: int = 1, stride: int = 1) -> dict:
+                  tile_size: int = 256, threads: int = 1, stride: int = 1, provenance: dict | None = None) -> dict:
     """Class posteriors of a shard of evaluation images with one model, loaded once, into a probability store.
 
     ``images``: one ``{"image_id", "image", "landmarks"}`` per image. An image
     that cannot be used is recorded as skipped, with the reason, and the
-    others go on. Returns the timing.
+    others go on. ``provenance``: the rule's code fingerprint, recorded in the
+    store's attributes with the versions that made it. Returns the timing.
     """
     model = _evaluation_model(model_path, dataset)
     timer = ShardTimer("segment_images")
-    with probability_shard_writer(out_store, _probability_attrs(model, stride)) as add:
+    attrs = {**_probability_attrs(model, stride), "provenance": provenance_record(provenance)}
+    with probability_shard_writer(out_store, attrs) as add:
         for item in images:
             with timer.image():
                 grid, shape, skipped = image_probabilities(model, item["image_id"], item["image"],

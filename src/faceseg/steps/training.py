@@ -7,6 +7,7 @@ import logging
 from faceseg import models
 from faceseg.framing import face_framing
 from faceseg.models import model_kind
+from faceseg.provenance import record as provenance_record
 from faceseg.steps.extraction import atlas_for
 from faceseg.store import TrainingStoreAttrs, open_store
 
@@ -14,12 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def train_model(kind: str, store, out_model, params: dict, threads: int = 1, info: dict | None = None,
-                atlas_path=None) -> None:
+                atlas_path=None, provenance: dict | None = None) -> None:
     """Train a model of ``kind`` (a name of :data:`~faceseg.models.MODEL_KINDS`) on a merged store and save it.
 
     ``atlas_path``: the label atlas the training features were computed with
     (features with ``label_atlas``); it is saved inside the model, which
-    describes new images with it.
+    describes new images with it. ``provenance``: the rule's code fingerprint
+    (:func:`faceseg.provenance.stage_provenance`), kept in ``info`` with the
+    versions that made the model.
     """
     model_kind(kind)  # an unknown kind fails before the store is read
     group = open_store(store)
@@ -34,6 +37,7 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "face_framing": face_framing(attrs.face_frames),
         # The training images' class shares: the decisions' prior correction is computed from them.
         **attrs.class_counts,
+        "provenance": provenance_record(provenance),
     }
     atlas = atlas_for(attrs.feature_config, atlas_path)  # before training: fail fast
     model = models.train(kind, group, params, threads=threads, info=info)
