@@ -31,10 +31,10 @@ RUN := PATH="$(BIN):$$PATH"
 
 env: $(STAMP)
 
+# PyTorch alone from its index; its dependencies come with the rest, at the versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# PyTorch alone from its index; its dependencies come with the rest, at the versions of constraints.txt.
 	$(BIN)/python -m pip install --quiet --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	$(BIN)/python -m pip check
