@@ -78,6 +78,51 @@ def test_lapa_label_values_outside_classes(tmp_path):
         read_labels(LAPA, path)
 
 
+def _lapa_indices():
+    """Every LaPa class once or more, as a small label map."""
+    return (np.arange(6 * 11).reshape(6, 11) % 11).astype(np.uint8)
+
+
+@pytest.mark.parametrize("saved_as", ["grey", "palette", "16-bit", "rgb grey", "rgb colours"])
+def test_lapa_labels_are_read_as_they_were_saved(tmp_path, saved_as):
+    indices = _lapa_indices()
+    path = tmp_path / "labels.png"
+    if saved_as == "grey":
+        Image.fromarray(indices).save(path)
+    elif saved_as == "palette":  # index map with a display palette: the values are the indices
+        im = Image.fromarray(indices).convert("P")
+        im.putpalette(LAPA.palette().ravel().tolist())
+        im.save(path)
+        assert Image.open(path).mode == "P"
+    elif saved_as == "16-bit":
+        Image.fromarray(indices.astype(np.uint16)).save(path)
+        assert Image.open(path).mode.startswith("I")
+    elif saved_as == "rgb grey":
+        Image.fromarray(np.repeat(indices[..., None], 3, axis=2)).save(path)
+    else:
+        Image.fromarray(LAPA.palette()[indices]).save(path)
+    labels = read_labels(LAPA, path, (6, 11, 3))
+    assert labels.dtype == np.uint8 and (labels == indices).all()
+
+
+def test_lapa_rgb_labels_with_other_colours_are_refused(tmp_path):
+    rgb = LAPA.palette()[_lapa_indices()]
+    rgb[0, 0] = (1, 2, 3)
+    Image.fromarray(rgb).save(tmp_path / "odd.png")
+    with pytest.raises(InputError, match=r"odd.png: 1 pixels have colours that are no lapa class colour"):
+        read_labels(LAPA, tmp_path / "odd.png")
+    Image.fromarray(np.full((4, 4), 300, np.uint16)).save(tmp_path / "wide.png")
+    with pytest.raises(InputError, match=r"wide.png: label values \[300\] are outside the 11 classes"):
+        read_labels(LAPA, tmp_path / "wide.png")
+
+
+def test_fasseg_palette_labels_are_read_by_colour(tmp_path, fasseg_root):
+    source = fasseg_root / "V1" / "Train_Labels" / "1.png"
+    Image.open(source).convert("RGB").quantize(32).save(tmp_path / "palette.png")
+    decoded = read_labels(FASSEG, tmp_path / "palette.png")
+    assert (decoded == read_labels(FASSEG, source)).mean() > 0.99
+
+
 def test_label_size_mismatch(tmp_path):
     path = tmp_path / "lab.png"
     Image.fromarray(np.zeros((4, 5), np.uint8), mode="L").save(path)

@@ -83,6 +83,15 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     attrs, stored = read_probability_shard(
         fasseg_run / "results/probabilities/fasseg/default/hgb" / f"{shard_of('1', 'test')}.zarr")
     assert attrs["stride"] == 4 and stored[0].proba().shape[2] == 6
+    # Made by the code its rule's fingerprint names (the model records its own stage's).
+    from faceseg.models import load_model
+    from faceseg.provenance import stage_provenance
+
+    segment_stage = stage_provenance(REPO / "workflow/scripts/segment_images.py",
+                                     feature_groups=TINY["experiments"]["default"]["features"])
+    assert attrs["provenance"]["stage_code"] == segment_stage["code"]
+    model_provenance = load_model(fasseg_run / "results/models/fasseg/default/hgb.joblib").info["provenance"]
+    assert model_provenance["package"] == attrs["provenance"]["package"] and model_provenance["stage_code"]
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
     assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5 and decision["stride"] == 4
     for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images",

@@ -169,15 +169,44 @@ def decode_colour_labels(rgb: np.ndarray, colours) -> np.ndarray:
     return d2.argmin(axis=1).astype(np.uint8).reshape(rgb.shape[:2])
 
 
+def _index_labels(spec: DatasetSpec, path, raw: np.ndarray) -> np.ndarray:
+    """Class indices of an index-coded label map, as it was saved: single-channel (8 or 16 bits, or a
+    palette's indices), or RGB with the index in every channel or the dataset's exact class colours."""
+    if raw.ndim == 3:
+        if (raw[..., 0] == raw[..., 1]).all() and (raw[..., 0] == raw[..., 2]).all():
+            raw = raw[..., 0]  # a grey index map saved as RGB
+        else:
+            codes = raw.astype(np.int32) @ np.array([65536, 256, 1], np.int32)
+            palette = spec.palette().astype(np.int32) @ np.array([65536, 256, 1], np.int32)
+            order = np.argsort(palette)
+            pos = np.clip(np.searchsorted(palette[order], codes), 0, len(palette) - 1)
+            known = palette[order][pos] == codes
+            if not known.all():
+                colours = np.unique(raw[~known].reshape(-1, 3), axis=0)
+                raise InputError(
+                    f"{path}: {int((~known).sum())} pixels have colours that are no {spec.name} class colour "
+                    f"(e.g. {[tuple(c) for c in colours[:3].tolist()]}); an RGB label map must use the "
+                    "class colours exactly or hold the class index in every channel"
+                )
+            return order[pos].astype(np.uint8)
+    if not np.issubdtype(raw.dtype, np.integer) and not np.array_equal(raw, np.round(raw)):
+        raise InputError(f"{path}: {spec.name} labels must be whole class indices, got fractional values")
+    return raw
+
+
 def read_labels(spec: DatasetSpec, path, image_shape=None) -> np.ndarray:
-    """Read a label image as ``(H, W)`` uint8 class indices, validated."""
-    raw = read_label_image(path)
+    """Read a label image as ``(H, W)`` uint8 class indices, validated.
+
+    FASSEG labels are colour-coded (nearest class colour); LaPa's are class
+    indices however they were saved (:func:`_index_labels`). Values outside
+    the classes and a size other than the image's raise :class:`InputError`.
+    """
     if spec.name == "fasseg":
+        raw = read_label_image(path, palette_as="rgb")
         labels = decode_colour_labels(raw if raw.ndim == 3 else np.repeat(raw[..., None], 3, 2), spec.colours)
     else:
-        if raw.ndim != 2:
-            raise InputError(f"{path}: {spec.name} labels must be a single-channel image of class indices")
-        bad = raw >= spec.n_classes
+        raw = _index_labels(spec, path, read_label_image(path, palette_as="indices"))
+        bad = (raw < 0) | (raw >= spec.n_classes)
         if bad.any():
             raise InputError(
                 f"{path}: label values {sorted(np.unique(raw[bad]).tolist())[:10]} are outside "

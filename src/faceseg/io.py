@@ -109,14 +109,23 @@ def read_image(path) -> np.ndarray:
     return _load(path, "image", _as_rgb8)
 
 
-def read_label_image(path) -> np.ndarray:
-    """Read a label image as stored: ``(H, W)`` for single-channel, else ``(H, W, 3)``."""
+def read_label_image(path, palette_as: str = "indices") -> np.ndarray:
+    """Read a label image as stored: ``(H, W)`` values for single-channel, else ``(H, W, 3)`` RGB.
+
+    Single-channel 8- and 16-bit maps keep their values (no scaling: they are
+    class indices). A palette image's values are its indices
+    (``palette_as="indices"``, how index maps are often saved) or the colours
+    they stand for (``"rgb"``, for colour-coded labels).
+    """
+    if palette_as not in ("indices", "rgb"):
+        raise ValueError(f"palette_as must be 'indices' or 'rgb', got {palette_as!r}")
 
     def convert(im):
-        if im.mode in ("L", "I", "I;16"):
+        if im.mode in ("L", "I", "F") or im.mode.startswith("I;16"):
             return np.asarray(im)
-        if im.mode == "P":
-            return np.asarray(im.convert("L"))
+        if im.mode in ("P", "PA"):
+            return np.asarray(im.convert("P") if im.mode == "PA" else im) if palette_as == "indices" \
+                else np.asarray(im.convert("RGB"))
         return np.asarray(im.convert("RGB"))
 
     return _load(path, "label image", convert)
