@@ -58,7 +58,7 @@ def test_summary_has_every_run_and_the_published_rows(tmp_path):
 def test_summary_without_published_rows(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps(_metrics("best", "rf", np.eye(6, dtype=int))))
-    write_summary([path], tmp_path / "s.md", tmp_path / "s.csv", "lapa")
+    write_summary([path], tmp_path / "s.md", tmp_path / "s.csv", "fasseg-V2")
     assert "None on file for this dataset." in (tmp_path / "s.md").read_text()
 
 
@@ -112,3 +112,44 @@ def test_a_summary_says_when_its_rows_were_made_by_different_code(tmp_path):
     write_summary([paths[0], paths[2]], tmp_path / "one.md", tmp_path / "one.csv", "fasseg")
     one = (tmp_path / "one.md").read_text()
     assert "versions of the code" not in one and f"Every row was made by faceseg {now['faceseg']}" in one
+
+
+def test_the_lapa_table_uses_the_papers_metric(tmp_path):
+    """F1 per class from one confusion matrix summed over the test images, mean over the 10 face classes,
+    checked against figures worked out by hand, beside the published rows with each row's protocol."""
+    from faceseg.datasets import LAPA
+    from faceseg.steps.scoring import evaluate
+
+    bg, skin, lbrow, rbrow, leye, reye, nose, ulip, mouth, llip, hair = range(11)
+    first, second = np.zeros((11, 11), int), np.zeros((11, 11), int)
+    first[bg, bg], first[skin, skin], first[skin, hair], first[hair, hair] = 100, 50, 10, 40
+    for c, n in ((bg, 80), (lbrow, 6), (rbrow, 5), (leye, 4), (reye, 4), (nose, 9), (ulip, 3), (mouth, 2),
+                 (llip, 3), (hair, 10)):
+        second[c, c] = n
+    second[bg, skin], second[lbrow, rbrow], second[mouth, ulip] = 20, 2, 1
+    paths = []
+    for image_id, cm in (("a", first), ("b", second)):
+        paths.append(tmp_path / f"{image_id}.json")
+        ConfusionRecord(image_id, "rf", confusion=cm).write(paths[-1])
+    metrics = evaluate(paths, tmp_path / "metrics.json", tmp_path / "per_class.csv", tmp_path / "report.md", "lapa",
+                       info={"dataset": "lapa", "experiment": "landmarks", "model": "rf"})
+    # By hand, F1 = 2TP / (2TP + FP + FN) on the summed matrix: skin 100/130 (10 FN to hair, 20 FP from the
+    # background), left brow 12/14, right brow 10/12, eyes and nose 1, upper lip 6/7, inner mouth 4/5,
+    # lower lip 1, hair 100/110; their mean 9.025941 / 10.
+    f1 = {c: metrics["per_class"][c]["f1"] for c in LAPA.class_names}
+    assert f1["skin"] == pytest.approx(100 / 130) and f1["hair"] == pytest.approx(100 / 110)
+    assert f1["inner_mouth"] == pytest.approx(0.8) and f1["left_eyebrow"] == pytest.approx(12 / 14)
+    assert metrics["mean_f1_foreground"] == pytest.approx(0.9025941, abs=1e-6)
+    write_summary([tmp_path / "metrics.json"], tmp_path / "summary.md", tmp_path / "summary.csv", "lapa",
+                  protocols={"landmarks": "image only (landmarks detected by dlib)"})
+    table = (tmp_path / "summary.md").read_text().split("## LaPa table")[1].split("\n## ")[0]
+    ours = next(line for line in table.splitlines() if "(this run)" in line)
+    assert "| image only (landmarks detected by dlib) | 76.92 | 85.71 | 83.33 | 100.00 |" in ours
+    assert ours.endswith("| 90.91 | 90.26 |")
+    for p in PUBLISHED["lapa"]:
+        assert f"{p.method} ({p.citation})" in table
+    assert "| 97.24 | 87.67 | 87.55 | 88.06 | 87.91 | 95.47 | 84.36 | 87.64 | 85.70 | 96.31 | 89.79 |" in table
+    with open(tmp_path / "summary.csv") as fh:
+        rows = {r["experiment"]: r for r in csv.DictReader(fh)}
+    assert float(rows["landmarks"]["mean_f1_foreground"]) == pytest.approx(0.9025941, abs=1e-6)
+    assert rows["BASS"]["mean_f1_foreground"] == "0.8979" and rows["BASS"]["mean_f1"] == ""

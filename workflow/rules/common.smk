@@ -74,6 +74,15 @@ def runs():
     return [(name, model) for name in config["run_experiments"] for model in _config.experiment_models(config, name)]
 
 
+def test_protocol(experiment_name):
+    """What an experiment's models see of a test image: the summary states it beside the published rows."""
+    if not uses_landmarks(experiment_name):
+        return "image only (no landmark features)"
+    if LANDMARK_SOURCE == "detected":
+        return "image only (landmarks detected by dlib)"
+    return "annotated landmarks at test time (the dataset's points: not the published protocol)"
+
+
 def uses_landmarks(experiment_name):
     return _features.needs_landmarks(experiment(experiment_name)["features"])
 

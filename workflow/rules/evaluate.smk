@@ -61,6 +61,7 @@ rule summarise:
     params:
         provenance=provenance("summarise"),
         descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
+        protocols={name: test_protocol(name) for name in config["run_experiments"]},
     script:
         "../scripts/summarise.py"
 

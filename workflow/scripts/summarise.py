@@ -3,4 +3,5 @@ from faceseg.summary import write_summary
 
 with rule_log(snakemake.log[0]):
     write_summary(list(snakemake.input), snakemake.output.md, snakemake.output.csv,
-                  dataset_tag=snakemake.wildcards.dataset, descriptions=snakemake.params.descriptions)
+                  dataset_tag=snakemake.wildcards.dataset, descriptions=snakemake.params.descriptions,
+                  protocols=snakemake.params.protocols)
