@@ -75,3 +75,16 @@ def test_tune_refuses_a_bad_override_with_a_message(capsys):
         main(["--config", str(REPO_CONFIG), "--set", "models.mlp.epochs=0"])
     assert exit_.value.code == 2
     assert "models.mlp.epochs: 0 is less than the minimum of 1" in capsys.readouterr().err
+
+
+def test_an_experiment_chooses_its_landmarks_and_a_dataset_adds_experiments():
+    from faceseg.config import landmark_source, n_landmarks
+
+    lapa = load_config(REPO_CONFIG, {"dataset": "lapa"})
+    assert lapa["run_experiments"][-1] == "best-image-only"  # dataset_settings.lapa.also_run
+    assert (landmark_source(lapa, "best"), n_landmarks(lapa, "best")) == ("annotated", 106)
+    assert (landmark_source(lapa, "best-image-only"), n_landmarks(lapa, "best-image-only")) == ("detected", 68)
+    fasseg = load_config(REPO_CONFIG)
+    assert "best-image-only" not in fasseg["run_experiments"] and n_landmarks(fasseg, "best") == 68
+    with pytest.raises(ConfigError, match="experiments.best.landmarks: fasseg ships no annotated landmarks"):
+        load_config(REPO_CONFIG, {"experiments": {"best": {"landmarks": "annotated"}}})

@@ -223,3 +223,26 @@ def test_experiment_models_override_the_top_level_models():
     assert config["models"]["rf"] == {"enabled": True, "n_estimators": 100}, "the top-level entry was changed"
     with pytest.raises(ValueError, match=r"experiments.typo.models: unknown model\(s\) \['svm'\]"):
         experiment_models(config, "typo")
+
+
+def test_lapa_to_dlib68_correspondence():
+    """Built from a face drawn in dlib's layout: the 68 come back in order, left stays left, and the agreement
+    measure reads a pure offset of definition as such."""
+    from faceseg.landmarks import LAPA_TO_DLIB68, landmark_agreement, lapa_to_dlib68
+    from faceseg.synthetic import lapa_points_from_dlib68
+
+    assert len(LAPA_TO_DLIB68) == 68 and len(set(LAPA_TO_DLIB68.tolist())) == 68
+    rng = np.random.default_rng(0)
+    dlib = np.column_stack([np.linspace(0, 100, 68), rng.uniform(0, 100, 68)])
+    lapa = lapa_points_from_dlib68(dlib)
+    assert (lapa_to_dlib68(lapa) == dlib).all()
+    # The image-left eye (LaPa 66-74) and brow (33-41) go to dlib's image-left ones (36-41, 17-21).
+    assert set(LAPA_TO_DLIB68[36:42]) <= set(range(66, 75)) and set(LAPA_TO_DLIB68[17:22]) <= set(range(33, 42))
+    assert LAPA_TO_DLIB68[0] == 0 and LAPA_TO_DLIB68[16] == 32  # the contour from the image left
+    eyes = dlib.copy()
+    eyes[36:42], eyes[42:48] = [40, 50], [60, 50]  # eye centres 20 px apart
+    shifted = eyes + [0, 2]  # 2 px down: a tenth of the inter-ocular distance
+    agreement = landmark_agreement(shifted, eyes)
+    assert agreement["mean"] == pytest.approx(0.1) and agreement["offsets"]["contour"] == [0.0, 0.1]
+    with pytest.raises(ValueError, match="106"):
+        lapa_to_dlib68(dlib)

@@ -356,6 +356,46 @@ def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):
     assert "lm_dy_67" in names and "lm_dx_68" not in names  # the 68 detected points, not LaPa's 106
 
 
+def test_lapa_runs_both_protocols_and_its_image_only_model_segments_photos(tmp_path, fasseg_root):
+    """One LaPa run: an experiment on the annotated 106 points and its image-only twin on dlib's 68 (also_run);
+    the summary's LaPa table says which is which, and the image-only model segments new photos with dlib."""
+    from lapa_fixture import make_lapa_from_fasseg
+    from skimage.data import astronaut
+
+    root = make_lapa_from_fasseg(tmp_path / "LaPa", fasseg_root, annotated=True)
+    features = {"colour": {"spaces": ["lab"]}, "location": {}, "landmarks": {}}
+    sampling = {"samples_per_image": 1500, "seed": 0}
+    write_config(tmp_path, dataset="lapa", lapa_root=str(root), run_experiments=["lm"],
+                 experiments={"lm": {"features": features, "sampling": sampling},
+                              "lm-image-only": {"features": features, "sampling": sampling, "landmarks": "detected"}},
+                 dataset_settings={"lapa": {"also_run": ["lm-image-only"]}},
+                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
+    snakemake(tmp_path)
+    table = (tmp_path / "results/reports/lapa/summary.md").read_text().split("## LaPa table")[1].split("\n## ")[0]
+    assert "| lm / rf (this run) | annotated landmarks at test time" in table
+    assert "| lm-image-only / rf (this run) | image only (landmarks detected by dlib) |" in table
+    assert "| BASS (Y. Liu et al." in table
+    from faceseg.models import load_model
+
+    models = tmp_path / "results/models/lapa"
+    assert load_model(models / "lm/rf.joblib").n_landmarks == 106
+    image_only = models / "lm-image-only/rf.joblib"
+    assert load_model(image_only).n_landmarks == 68
+    # New photos: a FASSEG test photo the fixture does not hold, and scikit-image's astronaut.
+    Image.fromarray(astronaut()).save(tmp_path / "astronaut.png")
+    photos = [fasseg_root / "V1/Test_RGB/5.png", tmp_path / "astronaut.png"]
+    exe = shutil.which("faceseg")
+    proc = subprocess.run([exe, "segment", *map(str, photos), "--model", str(image_only), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for photo in photos:
+        labels = np.asarray(Image.open(tmp_path / "out" / f"{photo.stem}_labels.png"))
+        assert labels.shape == np.asarray(Image.open(photo)).shape[:2] and len(np.unique(labels)) >= 4
+    refused = subprocess.run([exe, "segment", str(photos[0]), "--model", str(models / "lm/rf.joblib"), "-o",
+                              str(tmp_path / "out2")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "106" in refused.stdout + refused.stderr
+
+
 def test_lint_is_clean(tmp_path, fasseg_root):
     write_config(tmp_path, fasseg_root=str(fasseg_root))
     proc = snakemake(tmp_path, "--lint", check=False)

@@ -76,6 +76,9 @@ def resolve_config(config: dict) -> dict:
                                   f"defined experiments: {sorted(config['experiments'])}")
         for name in config["experiments"]:
             features.resolve_config(experiment_features(config, name))
+            if landmark_source(config, name) == "annotated" and get_dataset(config["dataset"]).n_landmarks is None:
+                raise ConfigError(f"experiments.{name}.landmarks: {config['dataset']} ships no annotated landmarks; "
+                                  "use detected")
             try:  # checked, not filled in: an experiment without augmentation keeps its sampling entry
                 augment.validate(config["experiments"][name]["sampling"].get("augment"))
             except ValueError as exc:
@@ -127,9 +130,12 @@ def apply_dataset_settings(config: dict) -> dict:
 
     ``samples_per_image`` replaces every experiment's; ``models`` entries are
     merged into the top-level ``models`` key by key, so an experiment's own
-    ``models`` overrides still win.
+    ``models`` overrides still win; ``also_run`` experiments are added to
+    ``run_experiments`` (LaPa's image-only protocol beside its annotated one).
     """
     settings = (config.get("dataset_settings") or {}).get(config["dataset"]) or {}
+    config["run_experiments"] = list(config["run_experiments"]) + [
+        name for name in settings.get("also_run") or [] if name not in config["run_experiments"]]
     if "samples_per_image" in settings:
         for experiment in config["experiments"].values():
             experiment["sampling"]["samples_per_image"] = settings["samples_per_image"]
@@ -144,14 +150,20 @@ def dataset_root(config: dict) -> str:
     return config.get("fasseg_root") or DOWNLOADED_FASSEG
 
 
-def landmark_source(config: dict) -> str:
-    """``annotated`` or ``detected``, for the configured dataset."""
-    return config["landmarks"][config["dataset"]]
+def landmark_source(config: dict, experiment: str | None = None) -> str:
+    """``annotated`` or ``detected``: the experiment's ``landmarks`` key, else the configured dataset's.
+
+    It holds at training and test time alike: an experiment with ``detected``
+    sees only what dlib finds in the image, the protocol of image-only
+    published results, and its models work on new photos.
+    """
+    own = config["experiments"][experiment].get("landmarks") if experiment is not None else None
+    return own or config["landmarks"][config["dataset"]]
 
 
-def n_landmarks(config: dict) -> int | None:
+def n_landmarks(config: dict, experiment: str | None = None) -> int | None:
     """Points per landmark file: 68 when detected by dlib, else the dataset's annotation."""
-    if landmark_source(config) == "detected":
+    if landmark_source(config, experiment) == "detected":
         return DETECTED_LANDMARKS
     return get_dataset(config["dataset"]).n_landmarks
 

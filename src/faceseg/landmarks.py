@@ -78,3 +78,47 @@ class LandmarkDetector:
         faces = [np.array([[p.x, p.y] for p in self._shape(image, rect).parts()], dtype=np.float64)
                  for rect in (rects if all_faces else rects[:1])]
         return Detection(faces[0], len(rects), detector, faces=faces)
+
+
+#: dlib's 68-point layout taken from LaPa's 106 annotated points: point ``i`` of the 68 is LaPa's
+#: ``LAPA_TO_DLIB68[i]``. LaPa: 0-32 the contour from the image left, 33-37 / 42-46 the upper edges
+#: of the image-left / image-right brows (38-41, 47-50 their lower edges), 51-54 the nose bridge,
+#: 58-62 the nose's lower edge, 66-73 / 75-82 the eye contours from the image-left corner (74, 83
+#: the pupils, 104, 105 their copies), 84-95 the outer and 96-103 the inner lips. dlib: 0-16 the
+#: jaw, 17-21 / 22-26 the brows, 27-30 the bridge, 31-35 the nose's lower edge, 36-41 / 42-47 the
+#: eyes (corner, two upper, corner, two lower), 48-59 the outer and 60-67 the inner lips. Matched
+#: point by point to dlib's detections on real LaPa images (docs/experiments.md, LaPa protocols).
+LAPA_TO_DLIB68 = np.array(
+    [*range(0, 33, 2), 33, 34, 35, 36, 37, 42, 43, 44, 45, 46, 51, 52, 53, 54, 58, 59, 60, 61, 62,
+     66, 67, 68, 70, 71, 73, 75, 76, 78, 79, 80, 82, *range(84, 104)]
+)
+
+#: dlib's 68 points by face part, for per-part comparisons.
+DLIB68_PARTS = {"contour": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
+                "lips": range(48, 68)}
+
+
+def lapa_to_dlib68(points: np.ndarray) -> np.ndarray:
+    """LaPa's 106 annotated points as dlib's 68-point layout (:data:`LAPA_TO_DLIB68`)."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape != (106, 2):
+        raise ValueError(f"LaPa landmarks are 106 (x, y) points, got an array of shape {points.shape}")
+    return points[LAPA_TO_DLIB68]
+
+
+def landmark_agreement(points: np.ndarray, reference: np.ndarray) -> dict:
+    """How far two 68-point sets lie apart, in inter-ocular distances of ``reference``.
+
+    Returns the mean distance over all points and per face part
+    (:data:`DLIB68_PARTS`), and the mean offset ``(dx, dy)`` per part: a
+    systematic offset is a difference of definition, not of precision.
+    """
+    points, reference = np.asarray(points, np.float64), np.asarray(reference, np.float64)
+    if points.shape != (68, 2) or reference.shape != (68, 2):
+        raise ValueError(f"two (68, 2) point sets are compared, got {points.shape} and {reference.shape}")
+    iod = np.linalg.norm(reference[36:42].mean(axis=0) - reference[42:48].mean(axis=0))
+    offset = (points - reference) / iod
+    distance = np.linalg.norm(offset, axis=1)
+    return {"mean": float(distance.mean()),
+            "parts": {name: float(distance[list(idx)].mean()) for name, idx in DLIB68_PARTS.items()},
+            "offsets": {name: offset[list(idx)].mean(axis=0).round(4).tolist() for name, idx in DLIB68_PARTS.items()}}

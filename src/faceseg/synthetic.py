@@ -91,15 +91,36 @@ def make_lapa(root, counts=None, seed=0) -> Path:
 FASSEG_TO_LAPA = np.array([0, 1, 10, 4, 6, 7], np.uint8)  # eyes -> left_eye, mouth -> upper_lip
 
 
-def make_lapa_from_fasseg(root, fasseg_root, counts=None) -> Path:
-    """LaPa layout holding real FASSEG V1 faces (as JPEG), labels mapped to LaPa classes, no landmark files."""
+def lapa_points_from_dlib68(points68: np.ndarray) -> np.ndarray:
+    """106 points in LaPa's layout made from dlib's 68 (for generated layouts, not a landmark model).
+
+    The 68 go where :data:`faceseg.landmarks.LAPA_TO_DLIB68` puts them; each
+    other LaPa point copies the one with the nearest index among those.
+    """
+    from faceseg.landmarks import LAPA_TO_DLIB68
+
+    out = np.empty((106, 2))
+    out[LAPA_TO_DLIB68] = points68
+    for k in sorted(set(range(106)) - set(LAPA_TO_DLIB68.tolist())):
+        out[k] = points68[int(np.argmin(np.abs(LAPA_TO_DLIB68 - k)))]
+    return out
+
+
+def make_lapa_from_fasseg(root, fasseg_root, counts=None, annotated: bool = False) -> Path:
+    """LaPa layout holding real FASSEG V1 faces (as JPEG), labels mapped to LaPa classes.
+
+    ``annotated``: also 106-point landmark files in LaPa's layout, from dlib's
+    detections (:func:`lapa_points_from_dlib68`), standing in for LaPa's annotation.
+    """
     from faceseg.datasets import FASSEG, decode_colour_labels
+    from faceseg.landmarks import LandmarkDetector
 
     counts = counts or {"train": 3, "test": 2}
     root = Path(root)
+    detector = LandmarkDetector() if annotated else None
     for split, n in counts.items():
         src = Path(fasseg_root) / "V1" / f"{split.capitalize()}_RGB"
-        for sub in ("images", "labels"):
+        for sub in ("images", "labels") + (("landmarks",) if annotated else ()):
             (root / split / sub).mkdir(parents=True, exist_ok=True)
         for i in range(1, n + 1):
             rgb = Image.open(src / f"{i}.png").convert("RGB")
@@ -107,4 +128,8 @@ def make_lapa_from_fasseg(root, fasseg_root, counts=None) -> Path:
             label_rgb = np.asarray(Image.open(src.parent / f"{split.capitalize()}_Labels" / f"{i}.png").convert("RGB"))
             labels = FASSEG_TO_LAPA[decode_colour_labels(label_rgb, FASSEG.colours)]
             Image.fromarray(labels, mode="L").save(root / split / "labels" / f"face_{i}.png")
+            if annotated:
+                pts = lapa_points_from_dlib68(detector.detect(np.asarray(rgb)).points)
+                lines = ["106"] + [f"{x:.2f} {y:.2f}" for x, y in pts]
+                (root / split / "landmarks" / f"face_{i}.txt").write_text("\n".join(lines) + "\n")
     return root

@@ -353,7 +353,7 @@ def main(argv=None) -> int:
     # The model as the experiment trains it: top-level settings with the experiment's overrides.
     model_params = model_settings(config, args.experiment, args.model)
     model_params.pop("enabled")
-    n_points = landmarks_per_file(config)
+    n_points = landmarks_per_file(config, args.experiment)
     landmark_files = {}
     if features.needs_landmarks(experiment["features"]):
         detector = LandmarkDetector(**config["detection"])
@@ -361,7 +361,7 @@ def main(argv=None) -> int:
         shard_of = {i: shard for shard, ids in assign_shards([r.image_id for r in records],
                                                              shard_count(config, split)).items() for i in ids}
         for rec in records:
-            if landmark_source(config) == "annotated":
+            if landmark_source(config, args.experiment) == "annotated":
                 landmark_files[rec.image_id] = rec.landmark_path
                 continue
             # The workflow's detections where it made them, else tune's own cache.

@@ -15,7 +15,6 @@ from faceseg.shards import assign_shards as _assign_shards
 # The dataset's name in output paths (the {dataset} wildcard): fasseg, fasseg-V2, fasseg-V3 or lapa.
 DATASET = _config.dataset_tag(config)
 SPEC = get_dataset(config["dataset"])
-LANDMARK_SOURCE = _config.landmark_source(config)
 DOWNLOADED_FASSEG = _config.DOWNLOADED_FASSEG
 
 
@@ -78,7 +77,7 @@ def test_protocol(experiment_name):
     """What an experiment's models see of a test image: the summary states it beside the published rows."""
     if not uses_landmarks(experiment_name):
         return "image only (no landmark features)"
-    if LANDMARK_SOURCE == "detected":
+    if landmark_source(experiment_name) == "detected":
         return "image only (landmarks detected by dlib)"
     return "annotated landmarks at test time (the dataset's points: not the published protocol)"
 
@@ -122,13 +121,18 @@ def atlas_landmark_inputs(experiment_name):
     """The landmark folders or files the label atlas reads."""
     split = config["train_split"]
     wanted = {i[0] for i in atlas_images(experiment_name)}
-    if LANDMARK_SOURCE == "detected":
+    if landmark_source(experiment_name) == "detected":
         return [landmark_dir(split, shard) for shard, ids in shards(split).items() if wanted & set(ids)]
     return [i[3] for i in atlas_images(experiment_name)]
 
 
-def n_landmarks():
-    return _config.n_landmarks(config)
+def landmark_source(experiment_name):
+    """Where an experiment's landmarks come from: annotated (the dataset's files) or detected (dlib)."""
+    return _config.landmark_source(config, experiment_name)
+
+
+def n_landmarks(experiment_name):
+    return _config.n_landmarks(config, experiment_name)
 
 
 @functools.cache
@@ -160,7 +164,7 @@ def landmark_file(split, image_id, experiment_name, shard=None):
     """The landmark file an image's features need (None when the experiment uses none)."""
     if not uses_landmarks(experiment_name):
         return None
-    if LANDMARK_SOURCE == "detected":
+    if landmark_source(experiment_name) == "detected":
         return paths.landmark_file(DATASET, split, shard or _shard_of(split)[image_id], image_id)
     return str(record(split, image_id).landmark_path)
 
@@ -169,7 +173,7 @@ def landmark_inputs(split, shard, experiment_name):
     """What a shard's jobs read for its landmarks: detect_landmarks' folder, or the annotated files."""
     if not uses_landmarks(experiment_name):
         return []
-    if LANDMARK_SOURCE == "detected":
+    if landmark_source(experiment_name) == "detected":
         return [landmark_dir(split, shard)]
     return [str(r.landmark_path) for r in shard_records(split, shard)]
 

@@ -22,7 +22,7 @@ rule extract_features:
         images=lambda wc: shard_images(wc.split, wc.shard, wc.experiment),
         features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
-        n_landmarks=n_landmarks(),
+        n_landmarks=lambda wc: n_landmarks(wc.experiment),
     script:
         "../scripts/extract_features.py"
 
@@ -46,7 +46,7 @@ rule label_atlas:
         provenance=lambda wc: provenance("build_atlas", wc.experiment),
         images=lambda wc: atlas_images(wc.experiment),
         split=config["train_split"],
-        n_landmarks=n_landmarks(),
+        n_landmarks=lambda wc: n_landmarks(wc.experiment),
     script:
         "../scripts/build_atlas.py"
 

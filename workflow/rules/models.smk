@@ -43,7 +43,7 @@ rule segment_images:
     params:
         provenance=lambda wc: provenance("segment_images", wc.experiment),
         images=lambda wc: shard_images(config["eval_split"], wc.shard, wc.experiment),
-        n_landmarks=n_landmarks(),
+        n_landmarks=lambda wc: n_landmarks(wc.experiment),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
     script:

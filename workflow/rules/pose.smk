@@ -48,7 +48,7 @@ rule estimate_pose:
     params:
         provenance=lambda wc: provenance("estimate_pose", wc.experiment),
         images=lambda wc: pose_part_images(wc.split, wc.part, wc.experiment),
-        n_landmarks=n_landmarks(),
+        n_landmarks=lambda wc: n_landmarks(wc.experiment),
         tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"]["stride"],
     script:
