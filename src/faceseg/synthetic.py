@@ -1,6 +1,6 @@
 """Generate datasets in LaPa's layout: synthetic faces, 11 classes, 106 landmarks.
 
-For the tests (a few images) and the LaPa-scale benchmark (22,168). It
+For the tests (a few images) and the LaPa-scale benchmark (22,176). It
 exercises the file format and the workflow's scale only; no accuracy is
 claimed from it.
 """

@@ -268,12 +268,12 @@ def main(argv=None) -> int:
                         help="a few images and tiny models: checks that the benchmark runs; the figures mean nothing")
     scale = parser.add_argument_group("the workflow at LaPa's scale (instead of the stages above)")
     scale.add_argument("--lapa-scale", action="store_true",
-                       help="generate LaPa layouts; time a dry run of the default configuration on 22,168 images "
+                       help="generate LaPa layouts; time a dry run of the default configuration on 22,176 images "
                             "and real runs on --lapa-runs training images")
     scale.add_argument("--lapa-runs", type=int, nargs="*", default=[200, 2000], metavar="N",
                        help="training images of the real runs (default: 200 2000)")
     scale.add_argument("--lapa-dry-images", type=int, default=None, metavar="N",
-                       help="images of the dry run's layout, split as LaPa's (default: LaPa's 22,168)")
+                       help="images of the dry run's layout, split as LaPa's (default: LaPa's 22,176)")
     scale.add_argument("--job-overhead", type=Path, metavar="RUN_DIR",
                        help="a finished run's folder: per-shard rules' summed job time against their compute")
     scale.add_argument("--estimate-lapa", type=float, metavar="SIZE_RATIO", default=None,
