@@ -88,3 +88,12 @@ def test_an_experiment_chooses_its_landmarks_and_a_dataset_adds_experiments():
     assert "best-image-only" not in fasseg["run_experiments"] and n_landmarks(fasseg, "best") == 68
     with pytest.raises(ConfigError, match="experiments.best.landmarks: fasseg ships no annotated landmarks"):
         load_config(REPO_CONFIG, {"experiments": {"best": {"landmarks": "annotated"}}})
+
+
+def test_decisions_are_never_chosen_on_the_evaluation_split():
+    from faceseg.config import validation_split
+
+    assert validation_split(load_config(REPO_CONFIG, {"dataset": "lapa"})) == "val"
+    assert validation_split(load_config(REPO_CONFIG)) is None
+    with pytest.raises(ConfigError, match="decision_search.split.lapa: 'test' is the training or evaluation split"):
+        load_config(REPO_CONFIG, {"dataset": "lapa", "decision_search": {"split": {"lapa": "test"}}})

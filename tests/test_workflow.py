@@ -336,6 +336,21 @@ def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
     assert "train_0000" in shard.attrs["image_ids"]
     assert "lm_dy_105" in shard["0"].attrs["feature_names"]
     assert not (tmp_path / "results/landmarks").exists(), "annotated landmarks are used as they are"
+    # Decision parameters chosen on val from its stored probabilities, by mean F1 over the face classes.
+    decision = json.loads((tmp_path / "results/models/lapa/default/rf.decision.json").read_text())
+    chosen = decision["chosen_on"]
+    assert chosen["split"] == "val" and chosen["n_images"] == 2 and chosen["metric"] == "mean_f1_foreground"
+    best = max(chosen["grid"], key=lambda g: g["score"])
+    assert chosen["score"] == best["score"] and decision["smooth_sigma"] in (0, 1, 2, 4)
+    assert len(chosen["grid"]) == 5 * 4
+    assert "| default | rf | " in (tmp_path / "results/reports/lapa/summary.md").read_text().split(
+        "## Decision parameters")[1]
+    # Another grid: the choice and what follows it rerun, nothing before it.
+    write_config(tmp_path, dataset="lapa", lapa_root=str(lapa_root),
+                 decision_search={"split": {"lapa": "val"}, "prior_correction": [0, 1], "smooth_sigma": [0]})
+    jobs = planned_jobs(tmp_path)
+    assert set(jobs) == {"choose_decision", "decide_labels", "evaluate", "summarise", "plot_confusion",
+                         "plot_overlays", "plot_iou_by_class", "all"}, jobs
 
 
 def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):

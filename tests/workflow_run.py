@@ -36,6 +36,8 @@ TINY = {
         },
     },
     "run_experiments": ["default", "grey-loc"],
+    # LaPa runs only the experiments above (the image-only twin has its own test).
+    "dataset_settings": {"lapa": {"also_run": []}},
     # Two shards per split (the 3 training and 2 test FASSEG images each fall in one of them).
     "shards": {"fasseg": {"train": 2, "test": 2}, "lapa": {"train": 2, "val": 1, "test": 2}},
     "models": {

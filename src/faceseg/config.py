@@ -90,6 +90,9 @@ def resolve_config(config: dict) -> dict:
                                   f".enabled (or experiments.{name}.models.<model>.enabled) to true")
         holdout_persons(config)
         pose_runs(config)
+        if validation_split(config) in (config["eval_split"], config["train_split"]):
+            raise ConfigError(f"decision_search.split.{config['dataset']}: {validation_split(config)!r} is the "
+                              "training or evaluation split; decisions are chosen on a split of their own")
     except ConfigError:
         raise
     except ValueError as exc:
@@ -148,6 +151,11 @@ def dataset_root(config: dict) -> str:
     if config["dataset"] == "lapa":
         return config["lapa_root"]
     return config.get("fasseg_root") or DOWNLOADED_FASSEG
+
+
+def validation_split(config: dict) -> str | None:
+    """The split each model's decision parameters are chosen on (``decision_search.split``), or None."""
+    return ((config.get("decision_search") or {}).get("split") or {}).get(config["dataset"])
 
 
 def landmark_source(config: dict, experiment: str | None = None) -> str:

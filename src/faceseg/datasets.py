@@ -30,6 +30,8 @@ class DatasetSpec:
     colours: tuple[tuple[int, int, int], ...]
     splits: tuple[str, ...]
     n_landmarks: int | None  # annotated landmarks per image; None = none shipped
+    # The score its papers report (a key of faceseg.metrics.scores): what choices on it maximise.
+    reported_metric: str = "mean_iou"
 
     @property
     def n_classes(self) -> int:
@@ -61,6 +63,7 @@ LAPA = DatasetSpec(
     ),
     splits=("train", "val", "test"),
     n_landmarks=106,
+    reported_metric="mean_f1_foreground",
 )
 
 DATASETS = {spec.name: spec for spec in (FASSEG, LAPA)}

@@ -51,6 +51,11 @@ def decision_file(dataset=D, experiment=E, model=M) -> str:
     return str(decision_path(model_file(dataset, experiment, model)))
 
 
+def validation_probability_store(dataset=D, experiment=E, model=M, split=SPLIT, shard=SHARD) -> str:
+    """A shard's posteriors on the validation split, which the decision parameters are chosen on."""
+    return f"{RESULTS}/probabilities/{dataset}/{experiment}/{model}/{split}/{shard}.zarr"
+
+
 def pose_model_dir(dataset=D, experiment=E, model=M, fold="{fold}") -> str:
     """One model per head pose (``<pose>.joblib`` and ``poses.json``), trained on a fold's persons.
 

@@ -169,6 +169,22 @@ def code_versions(metrics_list: list[dict]) -> dict[str, list[str]]:
     return versions
 
 
+def _decision_lines(metrics_list: list[dict]) -> list[str]:
+    """Each run's decision parameters and whether they were chosen on a validation split or configured."""
+    if not any(m.get("decision") for m in metrics_list):
+        return []
+    lines = ["", "## Decision parameters", "", "| experiment | model | prior correction | smoothing (px) | class bias "
+             "| chosen on |", "| --- | --- | ---: | ---: | --- | --- |"]
+    for m in metrics_list:
+        d = m.get("decision") or {}
+        chosen = d.get("chosen_on")
+        where = (f"{chosen['split']} ({chosen['n_images']} images, {chosen['metric']} {_fmt(chosen['score'])})"
+                 if chosen else "configured")
+        lines.append(f"| {m['experiment']} | {m['model']} | {d.get('prior_correction', '')} | "
+                     f"{d.get('smooth_sigma', '')} | {json.dumps(d.get('class_bias') or {})} | {where} |")
+    return lines
+
+
 def _code_lines(metrics_list: list[dict]) -> list[str]:
     versions = code_versions(metrics_list)
     if len(versions) == 1:
@@ -269,6 +285,7 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
             lines.append(f"- {image_id} ({', '.join(runs)}): {reason}")
     if dataset_tag == "lapa":
         lines += _lapa_table(ours, dataset_tag)
+    lines += _decision_lines(metrics_list)
     lines += _code_lines(metrics_list)
     if descriptions:
         lines += ["", "## Experiments", ""]

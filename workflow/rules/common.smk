@@ -43,6 +43,22 @@ def record(split, image_id):
     return records(split)[image_id]
 
 
+VALIDATION_SPLIT = _config.validation_split(config)
+
+
+def validation_stores(dataset, experiment_name, model):
+    """The validation split's probability shards of a model, which its decision parameters are chosen on."""
+    return [
+        paths.validation_probability_store(dataset, experiment_name, model, VALIDATION_SPLIT, shard)
+        for shard in shards(VALIDATION_SPLIT)
+    ]
+
+
+def validation_images(experiment_name):
+    """Every validation image with its labels: what the decision choice scores."""
+    return [i for shard in shards(VALIDATION_SPLIT) for i in shard_images(VALIDATION_SPLIT, shard, experiment_name)]
+
+
 def provenance(script=None, experiment_name=None, entries=()):
     """A rule's code fingerprint and library versions, a ``params`` entry: a change of either reruns the rule.
 

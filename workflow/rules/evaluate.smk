@@ -3,7 +3,8 @@
 
 rule evaluate:
     input:
-        lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
+        predictions=lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
+        decision=paths.decision_file(),
     output:
         metrics=paths.report_file("metrics.json"),
         per_class=report(

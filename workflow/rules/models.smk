@@ -50,26 +50,78 @@ rule segment_images:
         "../scripts/segment_images.py"
 
 
-localrules:
-    decision_settings,
+if VALIDATION_SPLIT:
 
+    rule segment_validation:
+        # The validation split's posteriors, one shard per job: what choose_decision scores.
+        input:
+            model=paths.model_file(),
+            images=lambda wc: [r.image_path for r in shard_records(VALIDATION_SPLIT, wc.shard)],
+            landmarks=lambda wc: landmark_inputs(VALIDATION_SPLIT, wc.shard, wc.experiment),
+        output:
+            directory(paths.validation_probability_store(split=VALIDATION_SPLIT)),
+        log:
+            "logs/segment_validation/{dataset}/{experiment}/{model}/{shard}.log",
+        benchmark:
+            "benchmarks/segment_validation/{dataset}/{experiment}/{model}/{shard}.tsv"
+        conda:
+            "../envs/faceseg.yaml"
+        threads: 1
+        params:
+            provenance=lambda wc: provenance("segment_images", wc.experiment),
+            images=lambda wc: shard_images(VALIDATION_SPLIT, wc.shard, wc.experiment),
+            n_landmarks=lambda wc: n_landmarks(wc.experiment),
+            tile_size=config["segmentation"]["tile_size"],
+            stride=config["segmentation"]["stride"],
+        script:
+            "../scripts/segment_images.py"
 
-rule decision_settings:
-    # A model's decision parameters, beside it: decide_labels and `faceseg segment` read them.
-    output:
-        paths.decision_file(),
-    log:
-        "logs/decision_settings/{dataset}/{experiment}/{model}.log",
-    params:
-        provenance=lambda wc: provenance(
-            entries=["faceseg.models.decision_file:write_decision"], experiment_name=wc.experiment
-        ),
-        decision=lambda wc: decision_params(wc.experiment, wc.model),
-        stride=config["segmentation"]["stride"],
-    run:
-        from faceseg.models.decision_file import write_decision
+    rule choose_decision:
+        # A model's decision parameters chosen on the validation split's stored posteriors (no refit).
+        input:
+            probabilities=lambda wc: validation_stores(wc.dataset, wc.experiment, wc.model),
+            labels=lambda wc: [r.label_path for r in records(VALIDATION_SPLIT).values() if r.label_path],
+        output:
+            paths.decision_file(),
+        log:
+            "logs/choose_decision/{dataset}/{experiment}/{model}.log",
+        benchmark:
+            "benchmarks/choose_decision/{dataset}/{experiment}/{model}.tsv"
+        conda:
+            "../envs/faceseg.yaml"
+        threads: 1
+        params:
+            provenance=lambda wc: provenance("choose_decision", wc.experiment),
+            images=lambda wc: validation_images(wc.experiment),
+            decision=lambda wc: decision_params(wc.experiment, wc.model),
+            prior_grid=config["decision_search"]["prior_correction"],
+            sigma_grid=config["decision_search"]["smooth_sigma"],
+            split=VALIDATION_SPLIT,
+            stride=config["segmentation"]["stride"],
+        script:
+            "../scripts/choose_decision.py"
 
-        write_decision(wildcards.model, params.decision, output[0], stride=params.stride)
+else:
+
+    localrules:
+        decision_settings,
+
+    rule decision_settings:
+        # A model's decision parameters, beside it: decide_labels and `faceseg segment` read them.
+        output:
+            paths.decision_file(),
+        log:
+            "logs/decision_settings/{dataset}/{experiment}/{model}.log",
+        params:
+            provenance=lambda wc: provenance(
+                entries=["faceseg.models.decision_file:write_decision"], experiment_name=wc.experiment
+            ),
+            decision=lambda wc: decision_params(wc.experiment, wc.model),
+            stride=config["segmentation"]["stride"],
+        run:
+            from faceseg.models.decision_file import write_decision
+
+            write_decision(wildcards.model, params.decision, output[0], stride=params.stride)
 
 
 rule decide_labels:

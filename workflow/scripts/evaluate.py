@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0]):
         info={k: snakemake.wildcards[k] for k in ("dataset", "experiment", "model")},
         out_html=snakemake.output.table,
         provenance=snakemake.params.provenance,
+        decision_file=snakemake.input.decision,
     )

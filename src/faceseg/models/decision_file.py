@@ -19,7 +19,11 @@ def check_decision(kind: str, params: dict) -> dict:
     return model_kind(kind).resolve_decision(params)
 
 
-def write_decision(kind: str, params: dict, out_path, stride: int | None = None) -> None:
+#: What a decision file records beside the parameters: not parameters themselves.
+RECORD_KEYS = ("stride", "chosen_on")
+
+
+def write_decision(kind: str, params: dict, out_path, stride: int | None = None, chosen_on: dict | None = None) -> None:
     """A model's decision parameters (validated, defaults filled in) as JSON.
 
     ``stride``: the grid the workflow classifies its evaluation images on
@@ -29,6 +33,8 @@ def write_decision(kind: str, params: dict, out_path, stride: int | None = None)
     decision = check_decision(kind, params)
     if stride is not None:
         decision["stride"] = int(stride)
+    if chosen_on is not None:  # where the parameters were chosen and how each candidate scored
+        decision["chosen_on"] = chosen_on
     with atomic_output(out_path) as tmp:
         Path(tmp).write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
 
@@ -46,8 +52,14 @@ def _read_json(path) -> dict:
 def read_decision(path, kind: str) -> dict:
     """The decision parameters in ``path`` (written by :func:`write_decision`), validated."""
     content = _read_json(path)
-    content.pop("stride", None)
+    for key in RECORD_KEYS:
+        content.pop(key, None)
     return check_decision(kind, content)
+
+
+def read_chosen_on(path) -> dict | None:
+    """Where a decision file's parameters were chosen (``chosen_on``), None when they were configured."""
+    return _read_json(path).get("chosen_on")
 
 
 def read_stride(path) -> int | None:

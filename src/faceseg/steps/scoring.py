@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from faceseg.datasets import get_dataset
@@ -10,11 +13,13 @@ from faceseg.provenance import record as provenance_record
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
-             out_html=None, provenance: dict | None = None) -> dict:
+             out_html=None, provenance: dict | None = None, decision_file=None) -> dict:
     """Sum per-image confusion matrices over a split and write the reports.
 
     ``provenance``: the rule's code fingerprint; ``metrics.json`` records it with
     the faceseg version, the package's fingerprint and the library versions.
+    ``decision_file``: the model's decision parameters, recorded with where
+    they were chosen (``chosen_on``: split, images, metric and score).
     """
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
@@ -43,6 +48,11 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         **(info or {}),
         "provenance": provenance_record(provenance),
     }
+    if decision_file is not None:
+        decision = json.loads(Path(decision_file).read_text())
+        chosen_on = decision.pop("chosen_on", None)
+        metrics["decision"] = {**decision, "chosen_on": chosen_on and {k: v for k, v in chosen_on.items()
+                                                                       if k != "grid"}}
     if n_per_pixel and n_per_pixel == n_images:
         # Scores of the arg-max before spatial smoothing (the model without its post-processing).
         plain = scores(per_pixel, spec.class_names)
