@@ -349,8 +349,8 @@ def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
     write_config(tmp_path, dataset="lapa", lapa_root=str(lapa_root),
                  decision_search={"split": {"lapa": "val"}, "prior_correction": [0, 1], "smooth_sigma": [0]})
     jobs = planned_jobs(tmp_path)
-    assert set(jobs) == {"choose_decision", "decide_labels", "evaluate", "summarise", "plot_confusion",
-                         "plot_overlays", "plot_iou_by_class", "all"}, jobs
+    assert set(jobs) == {"score_decisions", "choose_decision", "decide_labels", "evaluate", "summarise",
+                         "plot_confusion", "plot_overlays", "plot_iou_by_class", "all"}, jobs
 
 
 def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):

@@ -56,6 +56,11 @@ def validation_probability_store(dataset=D, experiment=E, model=M, split=SPLIT, 
     return f"{RESULTS}/probabilities/{dataset}/{experiment}/{model}/{split}/{shard}.zarr"
 
 
+def decision_scores(dataset=D, experiment=E, model=M, split=SPLIT, shard=SHARD) -> str:
+    """A validation shard's confusion matrix under each candidate decision (``.npz``)."""
+    return f"{RESULTS}/decisions/{dataset}/{experiment}/{model}/{split}/{shard}.npz"
+
+
 def pose_model_dir(dataset=D, experiment=E, model=M, fold="{fold}") -> str:
     """One model per head pose (``<pose>.joblib`` and ``poses.json``), trained on a fold's persons.
 

@@ -46,17 +46,12 @@ def record(split, image_id):
 VALIDATION_SPLIT = _config.validation_split(config)
 
 
-def validation_stores(dataset, experiment_name, model):
-    """The validation split's probability shards of a model, which its decision parameters are chosen on."""
+def decision_score_files(dataset, experiment_name, model):
+    """Every validation shard's scores of the candidate decisions of a model: what choose_decision sums."""
     return [
-        paths.validation_probability_store(dataset, experiment_name, model, VALIDATION_SPLIT, shard)
+        paths.decision_scores(dataset, experiment_name, model, VALIDATION_SPLIT, shard)
         for shard in shards(VALIDATION_SPLIT)
     ]
-
-
-def validation_images(experiment_name):
-    """Every validation image with its labels: what the decision choice scores."""
-    return [i for shard in shards(VALIDATION_SPLIT) for i in shard_images(VALIDATION_SPLIT, shard, experiment_name)]
 
 
 def provenance(script=None, experiment_name=None, entries=()):

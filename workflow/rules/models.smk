@@ -76,11 +76,33 @@ if VALIDATION_SPLIT:
         script:
             "../scripts/segment_images.py"
 
-    rule choose_decision:
-        # A model's decision parameters chosen on the validation split's stored posteriors (no refit).
+    rule score_decisions:
+        # Every candidate decision on one validation shard's stored posteriors (no refit).
         input:
-            probabilities=lambda wc: validation_stores(wc.dataset, wc.experiment, wc.model),
-            labels=lambda wc: [r.label_path for r in records(VALIDATION_SPLIT).values() if r.label_path],
+            probabilities=paths.validation_probability_store(split=VALIDATION_SPLIT),
+            labels=lambda wc: [r.label_path for r in shard_records(VALIDATION_SPLIT, wc.shard) if r.label_path],
+        output:
+            paths.decision_scores(split=VALIDATION_SPLIT),
+        log:
+            "logs/score_decisions/{dataset}/{experiment}/{model}/{shard}.log",
+        benchmark:
+            "benchmarks/score_decisions/{dataset}/{experiment}/{model}/{shard}.tsv"
+        conda:
+            "../envs/faceseg.yaml"
+        threads: 1
+        params:
+            provenance=lambda wc: provenance("score_decisions", wc.experiment),
+            images=lambda wc: shard_images(VALIDATION_SPLIT, wc.shard, wc.experiment),
+            decision=lambda wc: decision_params(wc.experiment, wc.model),
+            prior_grid=config["decision_search"]["prior_correction"],
+            sigma_grid=config["decision_search"]["smooth_sigma"],
+        script:
+            "../scripts/score_decisions.py"
+
+    rule choose_decision:
+        # A model's decision parameters: the best candidate over the whole validation split.
+        input:
+            lambda wc: decision_score_files(wc.dataset, wc.experiment, wc.model),
         output:
             paths.decision_file(),
         log:
@@ -92,10 +114,7 @@ if VALIDATION_SPLIT:
         threads: 1
         params:
             provenance=lambda wc: provenance("choose_decision", wc.experiment),
-            images=lambda wc: validation_images(wc.experiment),
             decision=lambda wc: decision_params(wc.experiment, wc.model),
-            prior_grid=config["decision_search"]["prior_correction"],
-            sigma_grid=config["decision_search"]["smooth_sigma"],
             split=VALIDATION_SPLIT,
             stride=config["segmentation"]["stride"],
         script:
