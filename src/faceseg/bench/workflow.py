@@ -111,8 +111,9 @@ TEST_PER_SHARD = LAPA_SPLITS["test"] / 64
 def end_to_end(work: Path, n_train: int, cores: int, experiment: str = "landmarks") -> dict:
     """A real run on ``n_train`` generated training images and LaPa's share of test images (2,000 / 18,176).
 
-    One experiment with a 20-tree forest: the per-image work at LaPa's shard
-    sizes, not the models' accuracy.
+    One experiment with a 20-tree forest and its configured decision
+    parameters (no validation split, no image-only twin): the per-image work
+    at LaPa's shard sizes, not the models' accuracy.
     """
     from faceseg.synthetic import make_lapa
 
@@ -128,6 +129,7 @@ def end_to_end(work: Path, n_train: int, cores: int, experiment: str = "landmark
         "shards": {"lapa": {"train": max(1, round(n_train / TRAIN_PER_SHARD)),
                             "test": max(1, round(n_test / TEST_PER_SHARD))}},
         "models": {"rf": {"n_estimators": 20}, "hgb": {"enabled": False}, "mlp": {"enabled": False}},
+        "dataset_settings": {"lapa": {"also_run": []}}, "decision_search": {"split": {"lapa": None}},
     })
     result = _snakemake(workdir, "--cores", str(cores))
     overhead = job_overhead(workdir)
