@@ -357,8 +357,10 @@ def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):
     from lapa_fixture import make_lapa_from_fasseg
 
     root = make_lapa_from_fasseg(tmp_path / "LaPa", fasseg_root)
+    # FASSEG has no validation split to choose decisions on: the configured ones.
     write_config(tmp_path, dataset="lapa", lapa_root=str(root), landmarks={"lapa": "detected"},
-                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
+                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}},
+                 decision_search={"split": {"lapa": None}})
     snakemake(tmp_path)
     metrics = json.loads((tmp_path / "results/reports/lapa/default/rf/metrics.json").read_text())
     assert metrics["n_images"] == 2 and metrics["skipped"] == []
@@ -384,7 +386,8 @@ def test_lapa_runs_both_protocols_and_its_image_only_model_segments_photos(tmp_p
                  experiments={"lm": {"features": features, "sampling": sampling},
                               "lm-image-only": {"features": features, "sampling": sampling, "landmarks": "detected"}},
                  dataset_settings={"lapa": {"also_run": ["lm-image-only"]}},
-                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}})
+                 models={"mlp": {"enabled": False}, "hgb": {"enabled": False}},
+                 decision_search={"split": {"lapa": None}})  # no validation split in this layout
     snakemake(tmp_path)
     table = (tmp_path / "results/reports/lapa/summary.md").read_text().split("## LaPa table")[1].split("\n## ")[0]
     assert "| lm / rf (this run) | annotated landmarks at test time" in table
@@ -431,8 +434,9 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
 @pytest.mark.parametrize("case, overrides, message", [
     ("unknown dataset", {"dataset": "celeba"}, "dataset: 'celeba' is not one of ['fasseg', 'lapa']"),
     ("unknown experiment", {"run_experiments": ["nope"]},
-     "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'best-augmented', 'default', "
-     "'grey-loc', 'icip2015', 'landmarks', 'rees2019-grey-loc', 'rees2019-rgb-loc-hog']"),
+     "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'best-augmented', "
+     "'best-image-only', 'default', 'grey-loc', 'icip2015', 'landmarks', 'rees2019-grey-loc', "
+     "'rees2019-rgb-loc-hog']"),
     ("wrong type", {"segmentation": {"tile_size": "big"}}, "segmentation.tile_size: 'big' is not of type 'integer'"),
     ("bad model parameter", {"models": {"mlp": {"epochs": 0}}}, "models.mlp.epochs: 0 is less than the minimum of 1"),
     ("missing split folder", {"fasseg_root": "{tmp}/nothere"}, "{tmp}/nothere/V1/Test_RGB: missing split folder"),
