@@ -80,13 +80,11 @@ def slurm_run(cluster, tmp_path_factory, fasseg_root):
     return workdir, output, elapsed
 
 
-def images(split):
+def images(fasseg_root, split):
     """The first IMAGES[split] image ids of a FASSEG V1 split, as the workflow lists them."""
-    from conftest import FASSEG
-
     from faceseg.datasets import list_images
 
-    return [r.image_id for r in list_images("fasseg", FASSEG, split, "V1")[: IMAGES[split]]]
+    return [r.image_id for r in list_images("fasseg", fasseg_root, split, "V1")[: IMAGES[split]]]
 
 
 def submissions(output):
@@ -94,7 +92,8 @@ def submissions(output):
     return [(int(i), log) for i, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output)]
 
 
-def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(cluster, slurm_run, local_run):
+def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(cluster, slurm_run, local_run,
+                                                                           fasseg_root):
     workdir, output, slurm_seconds = slurm_run
     local_dir, local_seconds = local_run
     jobs = submissions(output)
@@ -105,7 +104,8 @@ def test_slurm_run_goes_through_sbatch_in_batches_and_matches_the_local_run(clus
     for job_id, log in jobs:
         assert log.endswith(f"/{job_id}.log") and Path(log).is_file(), log
     # 8 images (4 train, 4 test): one job per shard and per-image rule, not one per image.
-    shards = {split: len(assign_shards(list(images(split)), TINY["shards"]["fasseg"][split])) for split in IMAGES}
+    shards = {split: len(assign_shards(images(fasseg_root, split), TINY["shards"]["fasseg"][split]))
+              for split in IMAGES}
     per_rule = Counter(re.search(r"/rule_(\w+?)/", log)[1] for _, log in jobs if "/rule_" in log)
     assert not [log for _, log in jobs if "/group_" in log], "no job groups: shards are the batches"
     assert per_rule["detect_landmarks"] == shards["train"] + shards["test"]
