@@ -179,11 +179,8 @@ def _index_labels(spec: DatasetSpec, path, raw: np.ndarray) -> np.ndarray:
         if (raw[..., 0] == raw[..., 1]).all() and (raw[..., 0] == raw[..., 2]).all():
             raw = raw[..., 0]  # a grey index map saved as RGB
         else:
-            codes = raw.astype(np.int32) @ np.array([65536, 256, 1], np.int32)
-            palette = spec.palette().astype(np.int32) @ np.array([65536, 256, 1], np.int32)
-            order = np.argsort(palette)
-            pos = np.clip(np.searchsorted(palette[order], codes), 0, len(palette) - 1)
-            known = palette[order][pos] == codes
+            matches = (raw[..., None, :] == spec.palette()).all(axis=-1)  # (H, W, classes)
+            known = matches.any(axis=-1)
             if not known.all():
                 colours = np.unique(raw[~known].reshape(-1, 3), axis=0)
                 raise InputError(
@@ -191,7 +188,7 @@ def _index_labels(spec: DatasetSpec, path, raw: np.ndarray) -> np.ndarray:
                     f"(e.g. {[tuple(c) for c in colours[:3].tolist()]}); an RGB label map must use the "
                     "class colours exactly or hold the class index in every channel"
                 )
-            return order[pos].astype(np.uint8)
+            return matches.argmax(axis=-1).astype(np.uint8)
     if not np.issubdtype(raw.dtype, np.integer) and not np.array_equal(raw, np.round(raw)):
         raise InputError(f"{path}: {spec.name} labels must be whole class indices, got fractional values")
     return raw

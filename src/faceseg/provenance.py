@@ -281,8 +281,7 @@ def _stage(entries: tuple, skip_modules: frozenset) -> dict:
             reach.module(f"{module}.{name}")
         else:
             reach.symbol(module, name)
-    return {"code": reach.digest(), "libraries": library_versions(reach.external),
-            "modules": sorted(reach.visited_modules)}
+    return {"code": reach.digest(), "libraries": library_versions(reach.external)}
 
 
 def unused_group_modules(feature_groups) -> frozenset:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceseg.datasets import fasseg_pose
+from faceseg.datasets import LAPA, fasseg_pose
 from faceseg.io import atomic_output
 from faceseg.metrics import ConfusionRecord, scores
 from faceseg.provenance import describe
@@ -41,9 +41,8 @@ KHAN_2017 = ("K. Khan, M. Mauro, P. Migliorati, R. Leonardi, \"Head pose estimat
              "segmentation\", ICME 2017")
 REES_2019 = "Rees, 2019: a reimplementation of Khan et al. (ICIP 2015)"
 
-#: LaPa's face classes in the order the LaPa papers' tables give them (the dataset's label map order).
-LAPA_FACE_CLASSES = ("skin", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose", "upper_lip",
-                     "inner_mouth", "lower_lip", "hair")
+#: LaPa's face classes: the label map's order, which is the order of the LaPa papers' tables.
+LAPA_FACE_CLASSES = LAPA.class_names[1:]
 #: How every published LaPa row was measured (and ours are, with the protocol each row states).
 LAPA_PROTOCOL = ("LaPa test set (2,000 images), image only; F1 per class from one confusion matrix summed over the "
                  "test images at the labels' resolution; mean over the 10 classes other than background")
@@ -255,8 +254,9 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
              "the per-pixel rows are the same models without the spatial smoothing of their probabilities. "
              f"The {level} intervals come from resampling the scored images (percentile bootstrap): "
              "how far a figure could move on another test set drawn like this one.", ""]
-    if len(code_versions(metrics_list)) > 1:
-        lines += [f"**Made by {len(code_versions(metrics_list))} versions of the code**: see Code below.", ""]
+    n_versions = len(code_versions(metrics_list))
+    if n_versions > 1:
+        lines += [f"**Made by {n_versions} versions of the code**: see Code below.", ""]
     head = (["experiment", "model", "pixel acc.", "mean IoU", "mean F1"] + [f"IoU {c}" for c in class_names]
             + [f"{level} interval: pixel acc.", "mean IoU"])
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]

@@ -57,9 +57,11 @@ def read_decision(path, kind: str) -> dict:
     return check_decision(kind, content)
 
 
-def read_chosen_on(path) -> dict | None:
-    """Where a decision file's parameters were chosen (``chosen_on``), None when they were configured."""
-    return _read_json(path).get("chosen_on")
+def decision_record(path) -> dict:
+    """A decision file as written, ``chosen_on`` without its per-candidate grid (None: configured values)."""
+    content = _read_json(path)
+    chosen_on = content.get("chosen_on")
+    return {**content, "chosen_on": chosen_on and {k: v for k, v in chosen_on.items() if k != "grid"}}
 
 
 def read_stride(path) -> int | None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from faceseg.datasets import get_dataset
 from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
+from faceseg.models.decision_file import decision_record
 from faceseg.provenance import record as provenance_record
 
 
@@ -49,10 +47,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         "provenance": provenance_record(provenance),
     }
     if decision_file is not None:
-        decision = json.loads(Path(decision_file).read_text())
-        chosen_on = decision.pop("chosen_on", None)
-        metrics["decision"] = {**decision, "chosen_on": chosen_on and {k: v for k, v in chosen_on.items()
-                                                                       if k != "grid"}}
+        metrics["decision"] = decision_record(decision_file)
     if n_per_pixel and n_per_pixel == n_images:
         # Scores of the arg-max before spatial smoothing (the model without its post-processing).
         plain = scores(per_pixel, spec.class_names)
