@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -383,3 +385,30 @@ def test_face_colour_of_a_face_cut_off_by_the_photo():
     assert np.isfinite(skin_reference(corner, pts)).all()
     f = compute_features(corner, {"face_colour": {"references": ["skin", "hair"]}}, landmarks=pts)
     assert f.shape == (40, 40, 8) and np.isfinite(f).all()
+
+
+#: 106 annotated points of the real LaPa test image 13609937564_5 (486 x 496 px), as published in
+#: open-mmlab/mmpose's test data (tests/data/lapa).
+REAL_LAPA_LANDMARKS = Path(__file__).parent / "data" / "lapa_13609937564_5_landmarks.txt"
+
+
+def test_the_lapa_layout_of_the_eye_frame_and_the_parts_matches_real_lapa_points():
+    from faceseg.features.landmark_parts import PARTS
+    from faceseg.features.landmarks import face_frame
+    from faceseg.io import read_landmarks
+    from faceseg.landmarks import lapa_to_dlib68
+
+    points = read_landmarks(REAL_LAPA_LANDMARKS, n_points=106)
+    origin, axes, scale = face_frame(points, "eyes")
+    # The eye frame spans the two pupils (74 and 83): an eye-centre-to-eye-centre line.
+    pupils = points[[74, 83]]
+    assert np.linalg.norm(origin - pupils.mean(axis=0)) < 0.1 * scale
+    assert abs(scale / np.linalg.norm(pupils[1] - pupils[0]) - 1) < 0.1
+    assert axes[0, 0] > 0.9  # the image-left eye comes first: the x axis points to the image right
+    # Each part's points lie where dlib's layout puts that part on the same face.
+    dlib = lapa_to_dlib68(points)
+    o68, _, s68 = face_frame(dlib, "eyes")
+    assert abs(s68 / scale - 1) < 0.1 and np.linalg.norm(o68 - origin) < 0.1 * scale
+    for part, idx in PARTS[106].items():
+        centre, centre68 = points[idx].mean(axis=0), dlib[PARTS[68][part]].mean(axis=0)
+        assert np.linalg.norm(centre - centre68) < 0.25 * scale, part

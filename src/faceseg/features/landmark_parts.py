@@ -42,14 +42,14 @@ PARTS = {
         "eye_right": _r(42, 48),
         "mouth": _r(48, 68),
     },
-    106: {  # LaPa (JD-landmark 106-point layout)
+    106: {  # LaPa (the layout of its annotation files; faceseg.landmarks.LAPA_TO_DLIB68 describes it)
         "jaw": _r(0, 33),
-        "brow_left": _r(33, 38) + _r(64, 68),
-        "brow_right": _r(38, 43) + _r(68, 72),
-        "nose": _r(43, 52) + _r(78, 84),
-        "nostrils": _r(47, 52) + _r(80, 84),
-        "eye_left": _r(52, 58) + _r(72, 75) + [104],
-        "eye_right": _r(58, 64) + _r(75, 78) + [105],
+        "brow_left": _r(33, 42),
+        "brow_right": _r(42, 51),
+        "nose": _r(51, 66),
+        "nostrils": [54] + _r(57, 64),  # the tip and the lower edge, as dlib's 30-35
+        "eye_left": _r(66, 75) + [104],
+        "eye_right": _r(75, 84) + [105],
         "mouth": _r(84, 104),
     },
 }

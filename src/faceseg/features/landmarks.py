@@ -28,7 +28,7 @@ FRAMES = ("auto", "eyes", "centroid")
 #: Eye-contour landmark indices (image-left eye, image-right eye) of known layouts.
 EYE_INDICES = {
     68: (range(36, 42), range(42, 48)),  # iBUG 300-W / dlib
-    106: (range(52, 58), range(58, 64)),  # LaPa (JD-landmark 106-point layout)
+    106: (range(66, 74), range(75, 83)),  # LaPa (faceseg.landmarks.LAPA_TO_DLIB68 describes the layout)
 }
 
 
