@@ -158,6 +158,20 @@ def validation_split(config: dict) -> str | None:
     return ((config.get("decision_search") or {}).get("split") or {}).get(config["dataset"])
 
 
+def framing_settings(config: dict) -> dict | None:
+    """The configured dataset's ``framing`` (:class:`faceseg.framing.ImageFraming`), or None: images as they are."""
+    framing = config.get("framing") or {}
+    face_scale = (framing.get("face_scale") or {}).get(config["dataset"])
+    if face_scale is None:
+        return None
+    return {"face_scale": face_scale, **{k: v for k, v in framing.items() if k != "face_scale"}}
+
+
+def reads_landmarks(config: dict, experiment: str) -> bool:
+    """Whether an experiment's jobs read landmark files: for its features, or to frame the images."""
+    return features.needs_landmarks(experiment_features(config, experiment)) or framing_settings(config) is not None
+
+
 def landmark_source(config: dict, experiment: str | None = None) -> str:
     """``annotated`` or ``detected``: the experiment's ``landmarks`` key, else the configured dataset's.
 

@@ -23,33 +23,32 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from faceseg.datasets import get_dataset
 from faceseg.decision import biased_argmax, smoothed
 from faceseg.features import feature_halo
-from faceseg.framing import frame_size, to_training_frame
+from faceseg.framing import (
+    FRAMING_DEFAULTS,
+    affine3,
+    apply_affine,
+    frame_size,
+    resampling,
+    to_training_frame,
+    warp_maps,
+    warp_picture,
+)
 from faceseg.io import InputError, NoFaceError, read_image, read_landmarks, write_png
 from faceseg.overlay import generic_colours, photo_overlay
 from faceseg.segment import predict_proba_grid, upsample_grid
 
 #: A face tilted less than this (degrees) is not rotated, and one within this
-#: factor of the training face scale is not rescaled: resampling blurs the photo,
-#: and the features barely change under so small a change.
-MAX_TILT_DEG = 5.0
-MAX_RESCALE = 1.15
+#: factor of the training face scale is not rescaled (:func:`faceseg.framing.resampling`,
+#: the workflow's own tolerances).
+MAX_TILT_DEG = FRAMING_DEFAULTS["max_tilt_deg"]
+MAX_RESCALE = FRAMING_DEFAULTS["max_rescale"]
 #: How far around the face a photo is segmented, in training frames on each side.
 CONTEXT_FRAMES = 3.0
-
-
-def _affine3(m) -> np.ndarray:
-    return np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
-
-
-def _apply(m, points) -> np.ndarray:
-    points = np.asarray(points, np.float64)
-    return points @ np.asarray(m)[:2, :2].T + np.asarray(m)[:2, 2]
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def face_view(landmarks, framing: dict | None, feature_config: dict, normalise: 
     zoom = float(np.sqrt(abs(np.linalg.det(linear))))
     # to_frame rotates the eye line onto the horizontal: the photo's tilt is minus that rotation.
     tilt = -float(np.degrees(np.arctan2(linear[1, 0], linear[0, 0])))
-    resample = abs(tilt) > MAX_TILT_DEG or not 1 / MAX_RESCALE <= zoom <= MAX_RESCALE
+    resample = any(resampling(tilt, zoom, MAX_TILT_DEG, MAX_RESCALE))
     return FaceView(landmarks, to_frame, frame_size(framing), tilt, zoom, resample)
 
 
@@ -124,24 +123,15 @@ def _canvas(image, view: FaceView, box, margin: int):
     if not view.resample:
         cx0, cy0 = max(0, x0 - margin), max(0, y0 - margin)
         cx1, cy1 = min(w, x1 + margin), min(h, y1 + margin)
-        to_canvas = _affine3([[1, 0, -cx0], [0, 1, -cy0]])
+        to_canvas = affine3([[1, 0, -cx0], [0, 1, -cy0]])
         return np.ascontiguousarray(image[cy0:cy1, cx0:cx1]), to_canvas
-    to_frame = _affine3(view.to_frame)
-    source = image
-    if view.zoom < 0.7:
-        # Shrink by area averaging first (a linear warp alone would alias). Shrunk pixel
-        # i covers photo pixels around (i + 0.5) / zoom - 0.5.
-        source = cv2.resize(image, None, fx=view.zoom, fy=view.zoom, interpolation=cv2.INTER_AREA)
-        t = 0.5 / view.zoom - 0.5
-        to_frame = to_frame @ _affine3([[1 / view.zoom, 0, t], [0, 1 / view.zoom, t]])
-    corners = _apply(view.to_frame, [[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
+    corners = apply_affine(view.to_frame, [[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
     lo = np.floor(corners.min(axis=0)).astype(int) - margin
     hi = np.ceil(corners.max(axis=0)).astype(int) + margin
-    shift = _affine3([[1, 0, -lo[0]], [0, 1, -lo[1]]])
+    shift = affine3([[1, 0, -lo[0]], [0, 1, -lo[1]]])
     size = (int(hi[0] - lo[0]), int(hi[1] - lo[1]))
-    canvas = cv2.warpAffine(source, (shift @ to_frame)[:2], size, flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE)
-    return canvas, shift @ _affine3(view.to_frame)
+    canvas = warp_picture(image, (shift @ affine3(view.to_frame))[:2], size, view.zoom)
+    return canvas, shift @ affine3(view.to_frame)
 
 
 def face_probabilities(model, image, view: FaceView, box, stride: int, tile_size: int = 256,
@@ -155,28 +145,22 @@ def face_probabilities(model, image, view: FaceView, box, stride: int, tile_size
     """
     margin = feature_halo(model.feature_config) + 2 * stride
     canvas, to_canvas = _canvas(image, view, box, margin)
-    canvas_landmarks = None if view.landmarks is None else _apply(to_canvas, view.landmarks)
+    canvas_landmarks = None if view.landmarks is None else apply_affine(to_canvas, view.landmarks)
     if view.to_frame is None:  # x / W, y / H of the photo, as the workflow computes them
         h, w = image.shape[:2]
         location_map = np.diag([1 / w, 1 / h, 1.0]) @ np.linalg.inv(to_canvas)
     else:
         fw, fh = view.frame_size
-        location_map = np.diag([1 / fw, 1 / fh, 1.0]) @ _affine3(view.to_frame) @ np.linalg.inv(to_canvas)
+        location_map = np.diag([1 / fw, 1 / fh, 1.0]) @ affine3(view.to_frame) @ np.linalg.inv(to_canvas)
     grid = predict_proba_grid(model, canvas, canvas_landmarks, tile_size, threads, stride=stride,
                               location_map=location_map[:2])
     proba = smoothed(upsample_grid(grid, stride, canvas.shape[:2]), model.decision["smooth_sigma"])
     x0, y0, x1, y1 = box
-    to_region = to_canvas @ _affine3([[1, 0, x0], [0, 1, y0]])  # region pixels -> canvas pixels
+    to_region = to_canvas @ affine3([[1, 0, x0], [0, 1, y0]])  # region pixels -> canvas pixels
     if not view.resample:
         cx, cy = int(round(to_region[0, 2])), int(round(to_region[1, 2]))
         return proba[cy : cy + (y1 - y0), cx : cx + (x1 - x0)]
-    out = np.empty((y1 - y0, x1 - x0, proba.shape[2]), np.float32)
-    for k in range(0, proba.shape[2], 4):  # warpAffine takes at most 4 channels
-        part = np.ascontiguousarray(proba[..., k : k + 4])
-        warped = cv2.warpAffine(part, to_region[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)
-        out[..., k : k + 4] = warped.reshape(y1 - y0, x1 - x0, -1)
-    return out
+    return warp_maps(proba, to_region, (y1 - y0, x1 - x0))
 
 
 def segment_faces(model, image, views: list[FaceView], stride: int, tile_size: int = 256, threads: int = 1,

@@ -5,8 +5,10 @@ One store per shard of evaluation images and model: a group per image, named
 the model's class-balanced posteriors (before the prior correction) on the
 segmentation grid (every ``stride``-th pixel of every ``stride``-th row),
 ``(grid rows, grid cols, classes)`` float32, chunked and compressed. An
-image's attributes hold ``image_id``, ``image_shape`` (full resolution) and
-``skipped`` (the reason, or null; a skipped image has no ``proba``). The
+image's attributes hold ``image_id``, ``image_shape`` (full resolution),
+``canvas`` (where the grid lies on the image: :meth:`faceseg.framing.Canvas.record`,
+null for the image as it is) and ``skipped`` (the reason, or null; a
+skipped image has no ``proba``). The
 root's attributes hold what the decisions need from the model:
 ``class_names``, ``class_pixel_counts``, ``class_sample_counts``, ``stride``.
 
@@ -32,12 +34,15 @@ COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
 @contextlib.contextmanager
 def probability_shard_writer(path, attrs: dict):
-    """Write a probability shard store: yields ``add(image_id, proba=None, image_shape=None, skipped=None)``."""
+    """Write a probability shard store: yields ``add(image_id, proba, image_shape, skipped, canvas)``.
+
+    All but ``image_id`` default to None; ``canvas``: a :class:`faceseg.framing.Canvas`.
+    """
     with atomic_output(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         image_ids = []
 
-        def add(image_id: str, proba=None, image_shape=None, skipped: str | None = None):
+        def add(image_id: str, proba=None, image_shape=None, skipped: str | None = None, canvas=None):
             group = root.create_group(str(len(image_ids)))
             if proba is not None:
                 proba = np.asarray(proba, dtype=np.float32)
@@ -45,6 +50,7 @@ def probability_shard_writer(path, attrs: dict):
                                          chunks=(CHUNK_SIDE, CHUNK_SIDE, proba.shape[2]), compressors=COMPRESSOR)
                 arr[:] = proba
             group.attrs.update({"image_id": image_id, "skipped": skipped,
+                                "canvas": None if canvas is None or canvas.is_whole else canvas.record(),
                                 "image_shape": None if image_shape is None else [int(v) for v in image_shape[:2]]})
             image_ids.append(image_id)
 
@@ -61,6 +67,13 @@ class ImageProbabilities:
 
     def proba(self) -> np.ndarray:
         return self._group["proba"][:]
+
+    @property
+    def canvas(self):
+        """Where the stored grid lies on the image (:class:`faceseg.framing.Canvas`)."""
+        from faceseg.framing import Canvas
+
+        return Canvas.from_record(self._group.attrs.get("canvas"), self.image_shape)
 
 
 def read_probability_shard(path) -> tuple[dict, list[ImageProbabilities]]:

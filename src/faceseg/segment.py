@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from faceseg.decision import apply_class_weights, labels_from_proba
-from faceseg.features import compute_features_tile, feature_names, resolve_config
+from faceseg.features import compute_features_tile, feature_names, needs_landmarks, resolve_config
+from faceseg.framing import Canvas, ImageFraming, warp_maps
 from faceseg.models import PixelClassifier
 
 #: Label value of pixels that were not segmented (image skipped: no face found).
@@ -37,16 +37,43 @@ def predict_proba_image(
     return grid if stride == 1 else upsample_grid(grid, stride, image.shape[:2])
 
 
-def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None) -> np.ndarray:
+def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None, canvas: Canvas | None = None
+                    ) -> np.ndarray:
     """Full-resolution probabilities from class-balanced grid posteriors (what a segmentation job stores).
 
     The prior correction (``class_weights``, see :func:`~faceseg.decision.prior_weights`)
     is applied on the grid, then the grid is interpolated: the same order,
     and so the same numbers, as :func:`predict_proba_image` with the prior.
+    ``canvas``: where the grid lies on the image (:func:`framed_grid`; None:
+    the image as it is); the grid is read at every image pixel through it.
     """
     if class_weights is not None:
         grid = apply_class_weights(grid, class_weights)
+    if canvas is not None and not canvas.is_whole:
+        return canvas.image_maps(grid, stride)
     return grid if stride == 1 else upsample_grid(grid, stride, shape)
+
+
+def model_canvas(model: PixelClassifier, image_shape, landmarks) -> Canvas:
+    """Where a model sees an image: its training framing (``info["framing"]``) put on the face, else the image."""
+    framer = ImageFraming.of(model.info.get("framing"))
+    if framer is None or landmarks is None:
+        return Canvas.whole(image_shape)
+    return framer.canvas(image_shape, landmarks)
+
+
+def framed_grid(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1, progress=None,
+                apply_prior: bool = True, stride: int = 1) -> tuple[np.ndarray, Canvas]:
+    """:func:`predict_proba_grid` on the image's canvas (:func:`model_canvas`): ``(grid, canvas)``.
+
+    The grid covers the canvas; :func:`proba_from_grid` with the canvas reads
+    it at the image's pixels.
+    """
+    canvas = model_canvas(model, image.shape, landmarks)
+    points = canvas.points(landmarks) if needs_landmarks(model.feature_config) else None
+    grid = predict_proba_grid(model, canvas.picture(image), points, tile_size, threads, progress, apply_prior, stride,
+                              canvas.location_map())
+    return grid, canvas
 
 
 def predict_proba_grid(
@@ -133,17 +160,9 @@ def predict_proba_grids(
 
 def upsample_grid(grid: np.ndarray, stride: int, shape) -> np.ndarray:
     """Bilinear interpolation of per-class maps known at pixels ``(i * stride, j * stride)`` to every pixel."""
-    h, w = shape
     # Inverse map: output pixel (x, y) reads the grid at (x / stride, y / stride), so grid
     # values land exactly on their pixels (cv2.resize would shift them by half a pixel).
-    m = np.array([[1.0 / stride, 0, 0], [0, 1.0 / stride, 0]])
-    out = np.empty((h, w, grid.shape[2]), np.float32)
-    for k in range(0, grid.shape[2], 4):  # warpAffine takes at most 4 channels
-        part = np.ascontiguousarray(grid[..., k : k + 4])
-        warped = cv2.warpAffine(part, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)
-        out[..., k : k + 4] = warped.reshape(h, w, -1)
-    return out
+    return warp_maps(grid, np.array([[1.0 / stride, 0, 0], [0, 1.0 / stride, 0]]), shape)
 
 
 def segment_image(model: PixelClassifier, image, landmarks=None, tile_size: int = 256, threads: int = 1,

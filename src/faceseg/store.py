@@ -117,6 +117,7 @@ class TrainingStoreAttrs:
     face_frames: list[dict] = field(default_factory=list)  # per image: where the face sits
     class_pixel_counts: list[int] | None = None  # every pixel of the training images, per class
     class_sample_counts: list[int] | None = None  # the sampled rows, per class
+    framing: dict | None = None  # how the images were framed (faceseg.framing.ImageFraming), None: as they are
 
     @classmethod
     def of(cls, group) -> TrainingStoreAttrs:
@@ -125,7 +126,7 @@ class TrainingStoreAttrs:
             return cls(list(a["feature_names"]), list(a["class_names"]), dict(a["feature_config"]),
                        a.get("config_digest"), a.get("sampling"), list(a.get("image_ids") or []),
                        list(a.get("skipped") or []), list(a.get("face_frames") or []), a.get("class_pixel_counts"),
-                       a.get("class_sample_counts"))
+                       a.get("class_sample_counts"), a.get("framing"))
         except KeyError as exc:
             where = getattr(group, "store_path", group)
             raise InputError(f"{where}: not a training store (no {exc} attribute)") from None
@@ -177,7 +178,8 @@ def merge_stores(paths, out_path, chunk_rows: int = CHUNK_ROWS, order=None, only
         raise InputError(f"no training samples: all {len(paths)} images were skipped ({skipped[:3]} ...)")
     n_rows = sum(g["X"].shape[0] for _, g in kept)
     width = groups[0]["X"].shape[1]
-    attrs = {k: v for k, v in first.items() if k not in ("image_id", "skipped", "image_shape", "class_pixel_counts")}
+    attrs = {k: v for k, v in first.items()
+             if k not in ("image_id", "skipped", "image_shape", "class_pixel_counts", "canvas")}
     attrs.update(image_ids=[g.attrs.get("image_id", str(p)) for p, g in kept], skipped=skipped, n_rows=n_rows)
     # Where the face sits in each image (when the features use landmarks): lets
     # a model frame a new photo like its training images.

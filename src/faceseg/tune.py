@@ -37,9 +37,11 @@ from faceseg.config import (
     dataset_tag,
     deep_update,
     experiment_features,
+    framing_settings,
     landmark_source,
     load_config,
     model_settings,
+    reads_landmarks,
     shard_count,
     split_records,
 )
@@ -50,7 +52,7 @@ from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import MODEL_KINDS, train
-from faceseg.segment import predict_proba_grid, proba_from_grid
+from faceseg.segment import framed_grid, proba_from_grid
 from faceseg.shards import assign_shards
 from faceseg.steps.extraction import extract_training_features
 from faceseg.steps.label_atlas import read_label_atlas
@@ -89,6 +91,7 @@ def cross_validate(
     fit_bias: bool = False,
     bias_subsample: int = 2,
     fold_seed: int = 0,
+    framing: dict | None = None,
 ) -> list[dict]:
     """Scores of ``model_kind`` with ``experiment`` by leave-fold-out over ``records``.
 
@@ -109,6 +112,8 @@ def cross_validate(
     (result key ``class_bias_fit``).
 
     ``fold_seed`` seeds the assignment of images to folds (:func:`fold_of`).
+    ``framing``: the ``framing`` settings the images are put in their canonical
+    frame with (:class:`faceseg.framing.ImageFraming`; None: as they are).
     """
     spec = get_dataset(dataset)
     config = features.resolve_config(experiment["features"])
@@ -126,7 +131,7 @@ def cross_validate(
                 path = Path(tmp) / folder / f"{rec.image_id}.zarr"
                 extract_training_features(dataset, rec.image_id, rec.image_path, rec.label_path, path, config,
                                           experiment["sampling"], landmark_files.get(rec.image_id), n_landmarks,
-                                          atlas=atlas, split="cv")
+                                          atlas=atlas, split="cv", framing=framing)
                 paths.append(path)
             return paths
 
@@ -155,15 +160,16 @@ def cross_validate(
                 labels = read_labels(spec, rec.label_path, image.shape)
                 try:
                     landmarks = landmarks_if_needed(config, landmark_files.get(rec.image_id), image.shape,
-                                                    n_landmarks)
+                                                    n_landmarks, framing is not None)
                 except NoFaceError:
                     continue
-                # As segment_images stores them: class-balanced posteriors on the stride grid.
-                grids = {t: predict_proba_grid(model, image, landmarks, tile_size, threads, apply_prior=False,
-                                               stride=t) for t in strides}
+                # As segment_images stores them: class-balanced posteriors on the stride grid of the canvas.
+                grids = {t: framed_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=t)
+                         for t in strides}
                 for a, s, t in grid:
-                    proba = proba_from_grid(grids[t], t, image.shape[:2], weights[a])
-                    processed = smoothed(proba, decision["smooth_sigma"] if s is None else s)
+                    canvas = grids[t][1]
+                    proba = proba_from_grid(grids[t][0], t, image.shape[:2], weights[a], canvas)
+                    processed = smoothed(proba, canvas.image_sigma(decision["smooth_sigma"] if s is None else s))
                     pred = biased_argmax(processed, bias)
                     totals[(a, s, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
                     if fit_bias:
@@ -355,7 +361,7 @@ def main(argv=None) -> int:
     model_params.pop("enabled")
     n_points = landmarks_per_file(config, args.experiment)
     landmark_files = {}
-    if features.needs_landmarks(experiment["features"]):
+    if reads_landmarks(config, args.experiment):
         detector = LandmarkDetector(**config["detection"])
         tag = dataset_tag(config)
         shard_of = {i: shard for shard, ids in assign_shards([r.image_id for r in records],
@@ -381,7 +387,7 @@ def main(argv=None) -> int:
         n_folds=args.folds, threads=args.threads, tile_size=config["segmentation"]["tile_size"],
         stride=config["segmentation"].get("stride", 1), prior_grid=grid(args.prior_grid),
         sigma_grid=grid(args.sigma_grid), stride_grid=grid(args.stride_grid),
-        fit_bias=args.fit_class_bias)
+        fit_bias=args.fit_class_bias, framing=framing_settings(config))
     seconds = round(time.perf_counter() - start, 1)
     for result in results:
         result["settings"] = {"experiment": args.experiment, "model": args.model, "set": args.set,

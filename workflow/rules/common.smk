@@ -87,14 +87,20 @@ def runs():
 def test_protocol(experiment_name):
     """What an experiment's models see of a test image: the summary states it beside the published rows."""
     if not uses_landmarks(experiment_name):
-        return "image only (no landmark features)"
+        return "image only (no landmarks)"
     if landmark_source(experiment_name) == "detected":
         return "image only (landmarks detected by dlib)"
+    if not _features.needs_landmarks(experiment(experiment_name)["features"]):
+        return "annotated landmarks at test time (they frame the image: not the published protocol)"
     return "annotated landmarks at test time (the dataset's points: not the published protocol)"
 
 
 def uses_landmarks(experiment_name):
-    return _features.needs_landmarks(experiment(experiment_name)["features"])
+    """Whether an experiment's jobs read landmark files: for its features, or to frame the images (framing)."""
+    return _config.reads_landmarks(config, experiment_name)
+
+
+FRAMING = _config.framing_settings(config)
 
 
 def uses_atlas(experiment_name):

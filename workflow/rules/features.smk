@@ -23,6 +23,7 @@ rule extract_features:
         features=lambda wc: experiment_features(wc.experiment),
         sampling=lambda wc: experiment(wc.experiment)["sampling"],
         n_landmarks=lambda wc: n_landmarks(wc.experiment),
+        framing=FRAMING,
     script:
         "../scripts/extract_features.py"
 

@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0]):
         n_landmarks=snakemake.params.n_landmarks,
         atlas=snakemake.input.atlas or None,
         split=snakemake.wildcards.split,
+        framing=snakemake.params.framing,
     )

@@ -133,7 +133,7 @@ BAND_PIXELS = 500_000
 
 
 def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=None,
-                     band_pixels: int = BAND_PIXELS, atlas=None) -> np.ndarray:
+                     band_pixels: int = BAND_PIXELS, atlas=None, location_map=None) -> np.ndarray:
     """Compute per-pixel features of an RGB uint8 image.
 
     Parameters
@@ -148,6 +148,7 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
     band_pixels : with ``coords``, images larger than this are processed in
         bands of rows (plus the halo the window features need), which bounds
         memory and gives the same values as one pass.
+    location_map : see :func:`compute_features_tile`.
     atlas : optional :class:`~faceseg.atlas.LabelAtlas`, required by the
         ``label_atlas`` group (without the image itself when it is an atlas image).
 
@@ -160,7 +161,7 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
     image = _check_image(image)
     if coords is None:
         return compute_features_tile(image, config, (0, image.shape[0]), (0, image.shape[1]), landmarks,
-                                     atlas=atlas)
+                                     atlas=atlas, location_map=location_map)
     coords = np.asarray(coords)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"coords must be an (N, 2) array of (row, col), got shape {coords.shape}")
@@ -171,12 +172,13 @@ def compute_features(image: np.ndarray, config: dict, coords=None, landmarks=Non
         n_landmarks = None if landmarks is None else len(landmarks)
         return np.zeros((0, len(feature_names(config, n_landmarks))), np.float32)
     if h * w <= band_pixels:
-        ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks, atlas=atlas)
+        ctx = PixelContext(image, coords[:, 0], coords[:, 1], landmarks=landmarks, atlas=atlas,
+                           location_map=location_map)
         return _compute(ctx, config)
-    return _compute_in_bands(image, config, coords, landmarks, max(16, band_pixels // w), atlas)
+    return _compute_in_bands(image, config, coords, landmarks, max(16, band_pixels // w), atlas, location_map)
 
 
-def _compute_in_bands(image, config, coords, landmarks, band_rows: int, atlas=None) -> np.ndarray:
+def _compute_in_bands(image, config, coords, landmarks, band_rows: int, atlas=None, location_map=None) -> np.ndarray:
     h, w = image.shape[:2]
     pad = feature_halo(config)
     out = None
@@ -187,7 +189,7 @@ def _compute_in_bands(image, config, coords, landmarks, band_rows: int, atlas=No
             continue
         y0, y1 = max(r0 - pad, 0), min(r1 + pad, h)
         ctx = PixelContext(image[y0:y1], coords[inside, 0] - y0, coords[inside, 1], (y0, 0), (h, w), landmarks,
-                           full_image=image, atlas=atlas)
+                           full_image=image, atlas=atlas, location_map=location_map)
         values = _compute(ctx, config)
         if out is None:
             out = np.empty((len(coords), values.shape[1]), np.float32)

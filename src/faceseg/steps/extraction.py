@@ -10,7 +10,7 @@ from faceseg import augment as augmentation
 from faceseg import features
 from faceseg.atlas import load_label_atlas
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.framing import face_frame_of
+from faceseg.framing import Canvas, ImageFraming, face_frame_of
 from faceseg.io import InputError, NoFaceError, read_image
 from faceseg.logutil import ShardTimer
 from faceseg.sampling import balanced_sample, image_rng
@@ -31,8 +31,14 @@ def sample_training_image(
     n_landmarks: int | None = None,
     atlas=None,
     split: str | None = None,
+    framing: dict | None = None,
 ):
     """Class-balanced sampled pixels of a training image and their features: ``(X, y, coords, attrs)``.
+
+    ``framing``: the ``framing`` settings (:class:`~faceseg.framing.ImageFraming`;
+    None: the image as it is). The pixels are sampled from the image's own
+    labels and described on its canvas (the nearest canvas pixel); ``coords``
+    are the image's pixels.
 
     ``atlas``: the label atlas (a :class:`~faceseg.atlas.LabelAtlas` or its
     file) when the features include ``label_atlas``; the image itself (by
@@ -49,17 +55,22 @@ def sample_training_image(
     if label_path is None:
         raise InputError(f"{image_path}: no label image found for this training image")
     labels = read_labels(spec, label_path, image.shape)
-    attrs = _sample_attrs(spec, image_id, config, sampling, n_landmarks)
+    framer = ImageFraming.of(framing)
+    attrs = _sample_attrs(spec, image_id, config, sampling, n_landmarks, framer)
     attrs.update(image_shape=list(image.shape[:2]),
                  # All pixels per class: with the sampled counts, lets a model undo the class balancing.
                  class_pixel_counts=np.bincount(labels.ravel(), minlength=spec.n_classes).tolist())
     try:
-        landmarks = landmarks_if_needed(config, landmark_path, image.shape, n_landmarks)
+        landmarks = landmarks_if_needed(config, landmark_path, image.shape, n_landmarks, framer is not None)
     except NoFaceError as exc:
         log.warning("%s: skipped: %s", image_id, exc)
         return (*_no_samples(attrs), {**attrs, "skipped": str(exc)})
+    canvas = Canvas.whole(image.shape) if framer is None or landmarks is None else framer.canvas(image.shape,
+                                                                                                  landmarks)
     if landmarks is not None:
-        attrs["face_frame"] = face_frame_of(landmarks, config)
+        attrs["face_frame"] = face_frame_of(landmarks, config, canvas.zoom, image.shape)
+    if framer is not None:
+        attrs["canvas"] = canvas.record()
     rng = image_rng(sampling.get("seed", 0), image_id)
     augment = augmentation.validate(sampling.get("augment"))
     views = [(image, labels, landmarks)]
@@ -69,11 +80,22 @@ def sample_training_image(
     quotas = [sampling["samples_per_image"] // len(views)] * len(views)
     quotas[0] += sampling["samples_per_image"] - sum(quotas)
     parts = []
+    uses_points = features.needs_landmarks(config)
     for (view, view_labels, view_landmarks), quota in zip(views, quotas):
-        view_coords = balanced_sample(view_labels, quota, spec.n_classes, rng)
-        parts.append((features.compute_features(view, config, coords=view_coords, landmarks=view_landmarks,
-                                                atlas=atlas),
-                      view_labels[view_coords[:, 0], view_coords[:, 1]], view_coords))
+        if view is image:
+            view_canvas = canvas
+        elif framer is None or view_landmarks is None:
+            view_canvas = Canvas.whole(view.shape)
+        else:
+            view_canvas = framer.canvas(view.shape, view_landmarks)
+        inside = view_canvas.inside()
+        # Pixels beyond the canvas are never classified: none is sampled.
+        view_coords = balanced_sample(view_labels if inside is None else np.where(inside, view_labels, 255), quota,
+                                      spec.n_classes, rng)
+        X = features.compute_features(view_canvas.picture(view), config, coords=view_canvas.pixels(view_coords),
+                                      landmarks=view_canvas.points(view_landmarks) if uses_points else None,
+                                      atlas=atlas, location_map=view_canvas.location_map())
+        parts.append((X, view_labels[view_coords[:, 0], view_coords[:, 1]], view_coords))
     # coords: each row's pixel in the picture it was sampled from (the image or one of its copies).
     X, y, coords = (np.concatenate(arrays) for arrays in zip(*parts))
     counts = np.bincount(y, minlength=spec.n_classes)
@@ -82,8 +104,9 @@ def sample_training_image(
     return X, y, coords, attrs
 
 
-def _sample_attrs(spec, image_id, config, sampling, n_landmarks) -> dict:
+def _sample_attrs(spec, image_id, config, sampling, n_landmarks, framer=None) -> dict:
     return {
+        "framing": None if framer is None else framer.as_dict(),
         "dataset": spec.name,
         "image_id": image_id,
         "class_names": list(spec.class_names),
@@ -102,14 +125,15 @@ def _no_samples(attrs):
 
 def extract_training_features(dataset: str, image_id: str, image_path, label_path, out_store, feature_config: dict,
                               sampling: dict, landmark_path=None, n_landmarks: int | None = None, atlas=None,
-                              split: str | None = None) -> None:
+                              split: str | None = None, framing: dict | None = None) -> None:
     """Write one training image's samples (:func:`sample_training_image`) as a zarr store."""
     write_sample_store(out_store, *sample_training_image(dataset, image_id, image_path, label_path, feature_config,
-                                                         sampling, landmark_path, n_landmarks, atlas, split))
+                                                         sampling, landmark_path, n_landmarks, atlas, split, framing))
 
 
 def extract_features_shard(dataset: str, images: list[dict], out_store, feature_config: dict, sampling: dict,
-                           n_landmarks: int | None = None, atlas=None, split: str | None = None) -> dict:
+                           n_landmarks: int | None = None, atlas=None, split: str | None = None,
+                           framing: dict | None = None) -> dict:
     """Sampled features of a shard of training images into one shard store (a group per image).
 
     ``images``: one ``{"image_id", "image", "labels", "landmarks"}`` per image.
@@ -127,10 +151,11 @@ def extract_features_shard(dataset: str, images: list[dict], out_store, feature_
                 try:
                     X, y, coords, attrs = sample_training_image(
                         dataset, item["image_id"], item["image"], item.get("labels"), config, sampling,
-                        item.get("landmarks"), n_landmarks, atlas, split)
+                        item.get("landmarks"), n_landmarks, atlas, split, framing)
                 except InputError as exc:
                     log.error("%s: skipped: %s", item["image_id"], exc)
-                    attrs = {**_sample_attrs(spec, item["image_id"], config, sampling, n_landmarks),
+                    attrs = {**_sample_attrs(spec, item["image_id"], config, sampling, n_landmarks,
+                                             ImageFraming.of(framing)),
                              "skipped": str(exc)}
                     X, y, coords = _no_samples(attrs)
                 add(X, y, coords, attrs)

@@ -8,6 +8,7 @@ from pathlib import Path
 from faceseg import features
 from faceseg.io import (
     InputError,
+    NoFaceError,
     atomic_output,
     read_image,
     read_landmarks,
@@ -63,10 +64,22 @@ def detect_landmarks_shard(images: list[dict], out_dir, upsample: int = 1, cnn_f
     return timer.report()
 
 
-def landmarks_if_needed(feature_config, landmark_path, image_shape, n_points):
-    """The image's landmarks when the features use them, else None; NoFaceError for a no-face file."""
-    if not features.needs_landmarks(feature_config):
+def landmarks_if_needed(feature_config, landmark_path, image_shape, n_points, framed: bool = False):
+    """The image's landmarks when the features or the framing use them, else None.
+
+    NoFaceError for a no-face file when the features use landmarks; when only
+    the framing (``framed``) does, a no-face image has no frame: None, and
+    the image is described as it is.
+    """
+    uses_points = features.needs_landmarks(feature_config)
+    if not uses_points and not framed:
         return None
     if landmark_path is None:
-        raise ValueError("the feature configuration uses landmarks but no landmark file was given")
-    return read_landmarks(landmark_path, image_shape=image_shape, n_points=n_points)
+        raise ValueError("the feature configuration or the framing uses landmarks but no landmark file was given")
+    try:
+        return read_landmarks(landmark_path, image_shape=image_shape, n_points=n_points)
+    except NoFaceError as exc:
+        if uses_points:
+            raise
+        log.warning("%s; the image is described unframed", exc)
+        return None

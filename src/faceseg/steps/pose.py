@@ -14,10 +14,11 @@ import numpy as np
 
 from faceseg import pose as headpose
 from faceseg.datasets import fasseg_person, fasseg_pose
+from faceseg.features import needs_landmarks
 from faceseg.io import InputError, NoFaceError, atomic_output, read_image, read_landmarks
 from faceseg.logutil import ShardTimer
 from faceseg.models import load_model, train
-from faceseg.segment import predict_proba_grids
+from faceseg.segment import model_canvas, predict_proba_grids
 from faceseg.steps.landmarks import landmarks_if_needed
 from faceseg.store import merge_stores, open_store
 from faceseg.summary import KHAN_2017
@@ -75,12 +76,15 @@ def estimate_pose_shard(model_dir, images: list[dict], out_file, n_landmarks: in
             try:
                 image = read_image(item["image"])
                 landmarks = landmarks_if_needed(models[0].feature_config, item.get("landmarks"), image.shape,
-                                                n_landmarks)
+                                                n_landmarks, bool(models[0].info.get("framing")))
             except InputError as exc:  # unreadable, no face, or a bad landmark file
                 log.warning("%s: pose not estimated: %s", item["image_id"], exc)
                 continue
-            grids = predict_proba_grids(models, image, landmarks, tile_size, threads, apply_prior=False,
-                                        stride=stride)
+            # The pixels are counted on the models' canvas: the image in their training framing.
+            canvas = model_canvas(models[0], image.shape, landmarks)
+            points = canvas.points(landmarks) if needs_landmarks(models[0].feature_config) else None
+            grids = predict_proba_grids(models, canvas.picture(image), points, tile_size, threads, apply_prior=False,
+                                        stride=stride, location_map=canvas.location_map())
             evidence.add(item["image_id"], grids, models[0].class_names)
             log.info("%s: vote %s", item["image_id"], evidence.vote(item["image_id"]))
     evidence.save(out_file)

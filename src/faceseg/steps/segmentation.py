@@ -25,7 +25,7 @@ from faceseg.provenance import record as provenance_record
 from faceseg.segment import (
     NOT_SEGMENTED,
     colourise,
-    predict_proba_grid,
+    framed_grid,
     proba_from_grid,
 )
 from faceseg.steps.landmarks import landmarks_if_needed
@@ -51,25 +51,27 @@ def _probability_attrs(model, stride: int) -> dict:
 
 def image_probabilities(model, image_id: str, image_path, landmark_path=None, n_landmarks: int | None = None,
                         tile_size: int = 256, threads: int = 1, stride: int = 1):
-    """``(grid posteriors or None, image shape or None, skip reason or None)`` of one evaluation image.
+    """``(grid posteriors or None, image shape or None, skip reason or None, canvas or None)`` of one image.
 
-    The posteriors are the model's class-balanced ones on the stride grid
-    (:func:`~faceseg.segment.predict_proba_grid`); an image that cannot be
-    read or has no face is skipped with the reason.
+    The posteriors are the model's class-balanced ones on the stride grid of
+    the image's canvas (:func:`~faceseg.segment.framed_grid`: the model's
+    framing, or the image as it is); an image that cannot be read or has no
+    face is skipped with the reason.
     """
     try:
         image = read_image(image_path)
     except InputError as exc:
         log.error("%s: not segmented: %s", image_id, exc)
-        return None, None, str(exc)
+        return None, None, str(exc), None
     try:
-        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks)
+        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks,
+                                        bool(model.info.get("framing")))
     except InputError as exc:  # no face, or a bad landmark file
         log.warning("%s: not segmented: %s", image_id, exc)
-        return None, image.shape[:2], str(exc)
-    grid = predict_proba_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=stride,
-                              progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
-    return grid, image.shape[:2], None
+        return None, image.shape[:2], str(exc), None
+    grid, canvas = framed_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=stride,
+                               progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+    return grid, image.shape[:2], None, canvas
 
 
 def segment_shard(model_path, dataset: str, images: list[dict], out_store, n_landmarks: int | None = None,
@@ -87,26 +89,29 @@ def segment_shard(model_path, dataset: str, images: list[dict], out_store, n_lan
     with probability_shard_writer(out_store, attrs) as add:
         for item in images:
             with timer.image():
-                grid, shape, skipped = image_probabilities(model, item["image_id"], item["image"],
-                                                           item.get("landmarks"), n_landmarks, tile_size, threads,
-                                                           stride)
-                add(item["image_id"], grid, shape, skipped)
+                grid, shape, skipped, canvas = image_probabilities(model, item["image_id"], item["image"],
+                                                                   item.get("landmarks"), n_landmarks, tile_size,
+                                                                   threads, stride)
+                add(item["image_id"], grid, shape, skipped, canvas)
     return timer.report()
 
 
 def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape, decision: dict, class_weights,
-                 label_path=None, skipped: str | None = None):
+                 label_path=None, skipped: str | None = None, canvas=None):
     """Labels and the confusion record of one image from its grid posteriors and the decision parameters.
 
-    Returns ``(labels or None, ConfusionRecord)``; the labels are all
-    ``NOT_SEGMENTED`` for a skipped image whose size is known, None when it is not.
+    ``canvas``: where the grid lies on the image (None: the image as it is);
+    the smoothing width is in canvas pixels. Returns ``(labels or None,
+    ConfusionRecord)``; the labels are all ``NOT_SEGMENTED`` for a skipped
+    image whose size is known, None when it is not.
     """
     record = ConfusionRecord(image_id, model_kind, skipped)
     if skipped is not None:
         return (None if shape is None else np.full(shape, NOT_SEGMENTED, np.uint8)), record
-    proba = proba_from_grid(grid, stride, shape, class_weights)
+    proba = proba_from_grid(grid, stride, shape, class_weights, canvas)
     bias = bias_vector(decision["class_bias"], spec.class_names, f"models.{model_kind}.class_bias")
-    pred = labels_from_proba(proba, decision["smooth_sigma"], bias)
+    sigma = decision["smooth_sigma"] if canvas is None else canvas.image_sigma(decision["smooth_sigma"])
+    pred = labels_from_proba(proba, sigma, bias)
     if label_path is not None:
         try:
             labels = read_labels(spec, label_path, shape)
@@ -155,7 +160,7 @@ def decide_shard(proba_store, decision_file, dataset: str, images: list[dict], o
                 pred, record = decide_image(spec, attrs["model"], entry.image_id,
                                             None if entry.skipped else entry.proba(), attrs["stride"],
                                             entry.image_shape, decision, weights, item.get("labels"),
-                                            entry.skipped)
+                                            entry.skipped, None if entry.skipped else entry.canvas)
                 _write_prediction(tmp, entry.image_id, pred, record, spec.palette())
     return timer.report()
 
@@ -170,12 +175,12 @@ def segment_test_image(model_path, dataset: str, image_id: str, image_path, labe
     """
     model = _evaluation_model(model_path, dataset) if model is None else model
     spec = get_dataset(dataset)
-    grid, shape, skipped = image_probabilities(model, image_id, image_path, landmark_path, n_landmarks, tile_size,
-                                               threads, stride)
+    grid, shape, skipped, canvas = image_probabilities(model, image_id, image_path, landmark_path, n_landmarks,
+                                                       tile_size, threads, stride)
     if skipped and shape is None:
         raise InputError(skipped)
     pred, record = decide_image(spec, model.kind, image_id, grid, stride, shape, model.decision,
-                                model.class_weights, label_path, skipped)
+                                model.class_weights, label_path, skipped, canvas)
     write_png(out_labels, pred)
     write_png(out_colour, colourise(pred, spec.palette()))
     record.write(out_confusion)

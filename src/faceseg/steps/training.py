@@ -35,6 +35,8 @@ def train_model(kind: str, store, out_model, params: dict, threads: int = 1, inf
         "training_images": attrs.image_ids,
         "skipped_training_images": attrs.skipped,
         "face_framing": face_framing(attrs.face_frames),
+        # How the training images were framed: evaluation images are framed alike.
+        "framing": attrs.framing,
         # The training images' class shares: the decisions' prior correction is computed from them.
         **attrs.class_counts,
         "provenance": provenance_record(provenance),

@@ -52,12 +52,13 @@ def score_shard(proba_store, images: list[dict], dataset: str, configured: dict,
         except InputError as exc:
             log.error("%s: left out of the choice: %s", entry.image_id, exc)
             continue
-        grid = entry.proba()
+        grid, canvas = entry.proba(), entry.canvas
         for i, prior in enumerate(prior_grid):
-            proba = proba_from_grid(grid, attrs["stride"], entry.image_shape, weights[prior])
+            proba = proba_from_grid(grid, attrs["stride"], entry.image_shape, weights[prior], canvas)
             for j, sigma in enumerate(sigma_grid):
-                totals[i * len(sigma_grid) + j] += confusion_matrix(truth, labels_from_proba(proba, sigma, bias),
-                                                                    spec.n_classes)
+                # sigma is in canvas pixels (the training images' scale), as the decision applies it.
+                pred = labels_from_proba(proba, canvas.image_sigma(sigma), bias)
+                totals[i * len(sigma_grid) + j] += confusion_matrix(truth, pred, spec.n_classes)
         n_images += 1
     with atomic_output(out_path) as tmp:
         with open(tmp, "wb") as fh:
