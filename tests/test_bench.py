@@ -64,3 +64,71 @@ def test_lapa_scale_benchmark_runs_the_workflow_and_reports_its_overhead(tmp_pat
     rerun = subprocess.run([sys.executable, "-m", "faceseg.bench", "--job-overhead", str(tmp_path / "work/run_20"),
                             "--out", str(tmp_path / "o.json")], capture_output=True, text=True)
     assert rerun.returncode == 0 and "| segment_images" in rerun.stdout, rerun.stderr[-2000:]
+
+
+def test_lapa_sizes_benchmark_times_each_size_framed_and_as_is(tmp_path, fasseg_root):
+    """Quick mode (two sizes, two faces, tiny models; figures meaningless): every step timed per size, both ways."""
+    out = tmp_path / "sizes.json"
+    proc = subprocess.run([sys.executable, "-m", "faceseg.bench", "--lapa-sizes", "--quick", "--fasseg",
+                           str(fasseg_root), "--out", str(out), "--work", str(tmp_path / "work")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results["sizes"]) == {"0.15", "0.6"} and results["framing"]["face_scale"] > 0
+    for size in results["sizes"].values():
+        for label in ("framed", "as_is"):
+            steps = size[label]
+            assert {"extract_features", "segment_images rf", "segment_images mlp", "decide_labels"} <= set(steps)
+            assert all(v > 0 for v in steps.values())
+    # As is, the canvas is the image; framed, a face grown with its image is brought back to one scale.
+    assert results["sizes"]["0.6"]["as_is"]["canvas_mp"] > 3 * results["sizes"]["0.15"]["as_is"]["canvas_mp"]
+    framed = [results["sizes"][s]["framed"]["canvas_mp"] for s in ("0.15", "0.6")]
+    assert abs(framed[1] / framed[0] - 1) < 0.2
+    assert set(results["mlp"]["rows_per_s"]) >= {"1"} and results["ratios"]["sizes"] == ["0.15", "0.6"]
+    assert "Per-image cost by size" in proc.stdout
+
+
+def test_amdahl_speedup_from_two_measured_rates():
+    from faceseg.bench.sizes import amdahl_speedup
+
+    # 1.5x at 2 threads: a third of the work is serial; at 64 threads 1 / (1/3 + 2/3 / 64).
+    assert amdahl_speedup(100.0, 150.0, 2, 64) == pytest.approx(1 / (1 / 3 + 2 / 3 / 64))
+    assert amdahl_speedup(100.0, 200.0, 2, 64) == pytest.approx(64)  # perfect scaling stays perfect
+    assert amdahl_speedup(100.0, 90.0, 2, 64) == pytest.approx(1)  # slower with more threads: no speedup
+
+
+def test_the_lapa_estimate_adds_up_the_measured_costs(tmp_path):
+    """A hand-made run folder and size costs: the estimate is the documented arithmetic on them."""
+    from conftest import REPO
+
+    from faceseg.bench.sizes import estimate_full_lapa
+    from faceseg.bench.workflow import LAPA_SPLITS
+
+    run = tmp_path / "run"
+    for rule, wall, compute, images in (("extract_features", 12.0, 10.0, 20), ("segment_images", 6.0, 5.0, 10)):
+        (run / "benchmarks" / rule).mkdir(parents=True)
+        (run / "benchmarks" / rule / "0.tsv").write_text(f"s\th:m:s\n{wall}\t0:00:12\n")
+        (run / "logs" / rule).mkdir(parents=True)
+        (run / "logs" / rule / "0.log").write_text(f"... shard compute {compute} s for {images} images\n")
+    for rule, name, seconds in (("train_model", "rf", 30.0), ("train_model", "hgb", 60.0),
+                                ("merge_features", "m", 3.0)):
+        (run / "benchmarks" / rule / "best").mkdir(parents=True, exist_ok=True)
+        (run / "benchmarks" / rule / "best" / f"{name}.tsv").write_text(f"s\n{seconds}\n")
+    steps = {"extract_features": 1.0, "segment_images rf": 2.0, "segment_images hgb": 3.0,
+             "segment_images mlp": 1.5, "decide_labels": 0.5, "canvas_mp": 0.3}
+    results = {"sizes": {"0.2": {"framed": steps}, "2.1": {"framed": steps}},
+               "mlp": {"rows_per_s": {"1": 100000, "2": 150000}}}
+    estimate = estimate_full_lapa(results, run, REPO / "config.yaml", cores=64)
+    startup = (12.0 + 6.0) / (10.0 + 5.0)
+    assert estimate["startup_ratio"] == pytest.approx(startup, abs=1e-3)
+    # Default LaPa configuration: 6 experiments; rf and mlp in each, hgb in best and best-image-only.
+    assert estimate["experiments"] == 6 and estimate["models"] == 14
+    hours = estimate["per_image_cpu_hours"]
+    assert hours["extract_features"] == pytest.approx(LAPA_SPLITS["train"] * 6 * 1.0 * startup / 3600, abs=0.01)
+    assert hours["segment_images"] == pytest.approx(4000 * (6 * 2.0 + 6 * 1.5 + 2 * 3.0) * startup / 3600, abs=0.01)
+    assert hours["score_decisions"] == pytest.approx(2000 * 14 * 20 * 0.5 / 3600, abs=0.01)
+    mlp_hours = 6 * 8 * LAPA_SPLITS["train"] * 1000 / (100000 * (1 / (1 / 3 + 2 / 3 / 64))) / 3600
+    assert estimate["mlp"]["hours"] == pytest.approx(mlp_hours, abs=0.002)
+    parts = (estimate["per_image_hours"] + estimate["merge_hours"] + estimate["tree_training_hours"]
+             + estimate["mlp"]["hours"])
+    assert estimate["total_hours"] == pytest.approx(parts, abs=0.01)

@@ -110,3 +110,36 @@ def test_transparency_is_laid_on_white(tmp_path, fasseg_root):
     Image.fromarray(rgba).save(tmp_path / "cutout.png")
     image = read_image(tmp_path / "cutout.png")
     assert (image[:50] == 255).all() and (image[50:] == _photo(fasseg_root)[50:]).all()
+
+
+def test_a_large_jpeg_is_decoded_small_when_it_is_wanted_small(tmp_path, fasseg_root):
+    import cv2
+
+    from faceseg.io import image_shape, read_image, read_image_reduced
+
+    face = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    big = cv2.resize(face, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=95)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    full = read_image(tmp_path / "big.jpg")
+    small, reduction = read_image_reduced(tmp_path / "big.jpg", 0.3)  # 1/2 >= 0.3 > 1/4
+    assert reduction == 2 and small.shape == (full.shape[0] // 2, full.shape[1] // 2, 3)
+    shrunk = cv2.resize(full, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - shrunk).mean() < 2.0
+    assert read_image_reduced(tmp_path / "big.jpg", 0.1)[1] == 8
+    assert read_image_reduced(tmp_path / "big.jpg", 1.0)[1] == 1
+    png, reduction = read_image_reduced(tmp_path / "big.png", 0.1)  # other formats: read whole
+    assert reduction == 1 and np.array_equal(png, big)
+    assert image_shape(tmp_path / "big.jpg") == full.shape[:2]
+
+
+def test_the_shape_from_the_header_follows_the_exif_orientation(tmp_path):
+    from faceseg.io import image_shape, read_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30)).save(tmp_path / "phone.jpg", exif=exif)
+    assert image_shape(tmp_path / "phone.jpg") == read_image(tmp_path / "phone.jpg").shape[:2] == (40, 30)
+    with pytest.raises(InputError, match="not a readable image"):
+        (tmp_path / "broken.jpg").write_bytes(b"not a picture")
+        image_shape(tmp_path / "broken.jpg")

@@ -168,37 +168,46 @@ class Canvas:
         """Whether the canvas is a plain crop of the image (no resampling)."""
         return bool(np.allclose(self.to_canvas[:, :2], np.eye(2)) and np.allclose(self.to_canvas[:, 2] % 1, 0))
 
-    def picture(self, image: np.ndarray) -> np.ndarray:
-        """The canvas's pixels from the image (a crop when nothing is resampled)."""
+    def picture(self, image: np.ndarray, reduction: int = 1) -> np.ndarray:
+        """The canvas's pixels from the image (a crop when nothing is resampled).
+
+        ``reduction``: ``image`` is the image decoded ``reduction`` times
+        smaller (:func:`faceseg.io.read_image_reduced`; only where the canvas
+        resamples): its pixel ``i`` covers the image's around ``(i + 0.5) r - 0.5``.
+        """
         if self.is_crop:
+            if reduction != 1:
+                raise ValueError("a cropping canvas reads the image at full size")
             x0, y0 = (-int(round(v)) for v in self.to_canvas[:, 2])
             w, h = self.size
             return np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
-        return warp_picture(image, self.to_canvas, self.size, self.zoom)
+        r, t = reduction, (reduction - 1) / 2
+        to_canvas = affine3(self.to_canvas) @ affine3([[r, 0, t], [0, r, t]])
+        return warp_picture(image, to_canvas[:2], self.size, self.zoom * r)
+
+    @property
+    def reduction_scale(self) -> float:
+        """The scale the image may be decoded at for :meth:`picture` (1: full size; see ``reduction``)."""
+        return 1.0 if self.is_crop else self.zoom
+
+    def labels(self, labels: np.ndarray) -> np.ndarray:
+        """The label of each canvas pixel: the image pixel nearest it; 255 beyond the image."""
+        if self.is_whole:
+            return labels
+        if self.is_crop:
+            return self.picture(labels)
+        return cv2.warpAffine(labels, self.to_canvas, tuple(int(v) for v in self.size), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+
+    def image_pixels(self, coords) -> np.ndarray:
+        """Canvas pixels ``(row, col)`` as the nearest image pixels, clipped to the image."""
+        xy = apply_affine(np.linalg.inv(affine3(self.to_canvas)), np.asarray(coords, np.float64)[:, ::-1])
+        h, w = self.image_shape
+        return np.stack([np.clip(np.rint(xy[:, 1]), 0, h - 1), np.clip(np.rint(xy[:, 0]), 0, w - 1)],
+                        axis=1).astype(np.int32)
 
     def points(self, points) -> np.ndarray | None:
         return None if points is None else apply_affine(self.to_canvas, points)
-
-    def pixels(self, coords) -> np.ndarray:
-        """Image pixels ``(row, col)`` as the nearest canvas pixels, clipped to the canvas."""
-        xy = apply_affine(self.to_canvas, np.asarray(coords, np.float64)[:, ::-1])
-        w, h = self.size
-        col = np.clip(np.rint(xy[:, 0]), 0, w - 1)
-        row = np.clip(np.rint(xy[:, 1]), 0, h - 1)
-        return np.stack([row, col], axis=1).astype(np.int32)
-
-    def inside(self) -> np.ndarray | None:
-        """``(H, W)`` bool: the image pixels the canvas covers (None: every pixel)."""
-        h, w = self.image_shape
-        corners = apply_affine(self.to_canvas, [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
-        cw, ch = self.size
-        if (corners >= -0.5).all() and (corners[:, 0] <= cw - 0.5).all() and (corners[:, 1] <= ch - 0.5).all():
-            return None
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        m = self.to_canvas
-        u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
-        v = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
-        return (u >= -0.5) & (u <= cw - 0.5) & (v >= -0.5) & (v <= ch - 0.5)
 
     def location_map(self) -> np.ndarray | None:
         """The ``location_map`` (2x3) that makes the canvas's location features those of the image pixels.
@@ -217,10 +226,6 @@ class Canvas:
     def image_maps(self, grid: np.ndarray, stride: int) -> np.ndarray:
         """Per-class maps known on the canvas's stride grid, read at every image pixel (bilinear)."""
         return warp_maps(grid, np.diag([1 / stride, 1 / stride, 1.0]) @ affine3(self.to_canvas), self.image_shape)
-
-    def image_sigma(self, sigma: float) -> float:
-        """A smoothing width in canvas pixels (the training images' scale) in image pixels."""
-        return sigma / self.zoom
 
     def record(self) -> dict:
         return {"to_canvas": self.to_canvas.tolist(), "size": list(self.size), "image_shape": list(self.image_shape),

@@ -98,7 +98,7 @@ def _as_rgb8(im: Image.Image) -> np.ndarray:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
-    return np.asarray(im.convert("RGB"))
+    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
 
 
 def read_image(path) -> np.ndarray:
@@ -107,6 +107,49 @@ def read_image(path) -> np.ndarray:
     The one image reader of the workflow and of ``faceseg segment``.
     """
     return _load(path, "image", _as_rgb8)
+
+
+#: The reductions a JPEG decoder can apply while decoding (scaled inverse DCT).
+JPEG_REDUCTIONS = (1, 2, 4, 8)
+
+
+def read_image_reduced(path, scale: float) -> tuple[np.ndarray, int]:
+    """An image wanted at ``scale`` times its size, decoded small where that is cheap: ``(image, reduction)``.
+
+    A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (the largest reduction
+    ``r`` with ``1 / r >= scale``), at a fraction of the cost of a full decode
+    then a shrink; pixel ``i`` of the result covers the full image's pixels
+    around ``(i + 0.5) r - 0.5``. Other formats are read whole (``r = 1``).
+    Otherwise as :func:`read_image`.
+    """
+    reduction = max((r for r in JPEG_REDUCTIONS if r * scale <= 1), default=1)
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if reduction > 1 and im.format == "JPEG":
+                im.draft("RGB", (max(1, w // reduction), max(1, h // reduction)))
+            im.load()
+            return _as_rgb8(im), round(w / im.size[0])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
+
+
+def image_shape(path) -> tuple[int, int]:
+    """``(H, W)`` of an image as :func:`read_image` returns it (EXIF orientation applied), from its header."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            # Orientations 5-8 turn the picture by 90 degrees.
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
+    return (w, h) if turned else (h, w)
 
 
 def read_label_image(path, palette_as: str = "indices") -> np.ndarray:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from faceseg.decision import apply_class_weights, labels_from_proba
+from faceseg.decision import apply_class_weights, labels_from_proba, smoothed
 from faceseg.features import compute_features_tile, feature_names, needs_landmarks, resolve_config
 from faceseg.framing import Canvas, ImageFraming, warp_maps
 from faceseg.models import PixelClassifier
@@ -54,6 +54,21 @@ def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None, ca
     return grid if stride == 1 else upsample_grid(grid, stride, shape)
 
 
+def decision_proba(grid: np.ndarray, stride: int, shape, class_weights=None, canvas: Canvas | None = None,
+                   smooth_sigma: float = 0.0) -> np.ndarray:
+    """Prior-corrected probabilities at every image pixel, smoothed with ``smooth_sigma`` canvas pixels.
+
+    The image as it is (``canvas`` None or whole): :func:`proba_from_grid`,
+    then the smoothing. A framed image: the grid is interpolated over its
+    canvas, smoothed there (the scale the models were trained at, and a cost
+    that does not grow with the image) and read at the image's pixels.
+    """
+    if canvas is None or canvas.is_whole:
+        return smoothed(proba_from_grid(grid, stride, shape, class_weights), smooth_sigma)
+    on_canvas = proba_from_grid(grid, stride, canvas.size[::-1], class_weights)
+    return canvas.image_maps(smoothed(on_canvas, smooth_sigma), 1)
+
+
 def model_canvas(model: PixelClassifier, image_shape, landmarks) -> Canvas:
     """Where a model sees an image: its training framing (``info["framing"]``) put on the face, else the image."""
     framer = ImageFraming.of(model.info.get("framing"))
@@ -70,10 +85,16 @@ def framed_grid(model: PixelClassifier, image, landmarks=None, tile_size: int = 
     it at the image's pixels.
     """
     canvas = model_canvas(model, image.shape, landmarks)
+    return canvas_grid(model, canvas.picture(image), canvas, landmarks, tile_size, threads, progress, apply_prior,
+                       stride), canvas
+
+
+def canvas_grid(model: PixelClassifier, picture, canvas: Canvas, landmarks=None, tile_size: int = 256,
+                threads: int = 1, progress=None, apply_prior: bool = True, stride: int = 1) -> np.ndarray:
+    """:func:`predict_proba_grid` of a canvas's ``picture`` (:meth:`Canvas.picture`); ``landmarks`` in image pixels."""
     points = canvas.points(landmarks) if needs_landmarks(model.feature_config) else None
-    grid = predict_proba_grid(model, canvas.picture(image), points, tile_size, threads, progress, apply_prior, stride,
+    return predict_proba_grid(model, picture, points, tile_size, threads, progress, apply_prior, stride,
                               canvas.location_map())
-    return grid, canvas
 
 
 def predict_proba_grid(

@@ -47,12 +47,12 @@ from faceseg.config import (
 )
 from faceseg.config import n_landmarks as landmarks_per_file
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.decision import bias_vector, biased_argmax, prior_weights, smoothed
+from faceseg.decision import bias_vector, biased_argmax, prior_weights
 from faceseg.io import NoFaceError, read_image
 from faceseg.landmarks import LandmarkDetector
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models import MODEL_KINDS, train
-from faceseg.segment import framed_grid, proba_from_grid
+from faceseg.segment import decision_proba, framed_grid
 from faceseg.shards import assign_shards
 from faceseg.steps.extraction import extract_training_features
 from faceseg.steps.label_atlas import read_label_atlas
@@ -167,9 +167,8 @@ def cross_validate(
                 grids = {t: framed_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=t)
                          for t in strides}
                 for a, s, t in grid:
-                    canvas = grids[t][1]
-                    proba = proba_from_grid(grids[t][0], t, image.shape[:2], weights[a], canvas)
-                    processed = smoothed(proba, canvas.image_sigma(decision["smooth_sigma"] if s is None else s))
+                    processed = decision_proba(grids[t][0], t, image.shape[:2], weights[a], grids[t][1],
+                                               decision["smooth_sigma"] if s is None else s)
                     pred = biased_argmax(processed, bias)
                     totals[(a, s, t)][k] += confusion_matrix(labels, pred, spec.n_classes)
                     if fit_bias:

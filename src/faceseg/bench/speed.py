@@ -236,9 +236,6 @@ def _workflow_bench(args) -> int:
         results["job_overhead"] = workflow_bench.job_overhead(args.job_overhead)
         print(f"per-shard rules of {args.job_overhead}: summed job wall time against the compute inside the jobs")
         print(workflow_bench.format_overhead(results["job_overhead"]))
-        if args.estimate_lapa:
-            results["lapa_estimate"] = workflow_bench.estimate_full_lapa(args.job_overhead, args.estimate_lapa)
-            print("estimated full LaPa run of the default configuration:", json.dumps(results["lapa_estimate"]))
     if args.lapa_scale:
         with tempfile.TemporaryDirectory(prefix="faceseg-lapa-bench-") as tmp:
             work = args.work or Path(tmp)
@@ -249,6 +246,24 @@ def _workflow_bench(args) -> int:
                           for k, v in workflow_bench.LAPA_SPLITS.items()}
             results["lapa_scale"] = workflow_bench.run_lapa_scale(work, tuple(args.lapa_runs), dry_counts=counts)
         print(workflow_bench.format_lapa_scale(results["lapa_scale"]))
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+def _sizes_bench(args, parser) -> int:
+    from faceseg.bench import sizes
+
+    if args.fasseg is None or not (args.fasseg / "V1").is_dir():
+        parser.error(f"--lapa-sizes needs --fasseg, a FASSEG folder holding V1/, got {args.fasseg}")
+    with tempfile.TemporaryDirectory(prefix="faceseg-sizes-bench-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        results = sizes.run(args.fasseg.resolve(), work, args.config, args.experiment, quick=args.quick)
+    print(sizes.format_table(results))
+    if args.job_overhead:
+        results["lapa_estimate"] = sizes.estimate_full_lapa(results, args.job_overhead, args.config)
+        print(sizes.format_estimate(results["lapa_estimate"]))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
     return 0
@@ -276,9 +291,6 @@ def main(argv=None) -> int:
                        help="images of the dry run's layout, split as LaPa's (default: LaPa's 22,176)")
     scale.add_argument("--job-overhead", type=Path, metavar="RUN_DIR",
                        help="a finished run's folder: per-shard rules' summed job time against their compute")
-    scale.add_argument("--estimate-lapa", type=float, metavar="SIZE_RATIO", default=None,
-                       help="with --job-overhead on a default FASSEG V1 run: the time of a full LaPa run on 64 "
-                            "cores, for LaPa images SIZE_RATIO times FASSEG's 0.19 MP")
     command = parser.add_argument_group("faceseg segment's speed (instead of the stages above)")
     command.add_argument("--segment-command", nargs="+", metavar="MODEL",
                          help="time the installed faceseg segment command with these models on V1 test photos, "
@@ -287,7 +299,14 @@ def main(argv=None) -> int:
     command.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                          help="faceseg segment --jobs, and scikit-image's threads (default: the cores)")
     command.add_argument("--repeats", type=int, default=3, help="medians of this many repeats (default: 3)")
+    sizes = parser.add_argument_group("LaPa at its real sizes (instead of the stages above)")
+    sizes.add_argument("--lapa-sizes", action="store_true",
+                       help="per-image cost of FASSEG faces resized to LaPa's sizes (0.15-2.1 MP), framed and as "
+                            "they are, and the MLP's training rate; with --job-overhead RUN_DIR (a default FASSEG "
+                            "run), the estimated full LaPa run on 64 cores")
     args = parser.parse_args(argv)
+    if args.lapa_sizes:
+        return _sizes_bench(args, parser)
     if args.job_overhead or args.lapa_scale:
         return _workflow_bench(args)
     if args.fasseg is None or not (args.fasseg / "V1").is_dir():

@@ -138,51 +138,10 @@ def end_to_end(work: Path, n_train: int, cores: int, experiment: str = "landmark
             "jobs": len(re.findall(r"^Finished jobid", result["output"], re.M)), "job_overhead": overhead}
 
 
-#: Training rows of a LaPa run over a FASSEG V1 run (per experiment), by model: the MLP streams every
-#: sampled row (18,176 images x 1000 samples against 20 x 6000); the tree models read their row caps
-#: (dataset_settings.lapa) against all 120,000 rows.
-LAPA_ROWS_OVER_FASSEG = {"mlp": 18176 * 1000 / 120000, "rf": 500000 / 120000, "hgb": 2000000 / 120000}
-
-
-def estimate_full_lapa(fasseg_run, size_ratio: float = 1.0, cores: int = 64, fasseg_threads: int = 2) -> dict:
-    """Hours of a full LaPa run of the default configuration on ``cores`` cores, from a FASSEG V1 run.
-
-    The per-shard rules' job seconds per image (start-up included) are taken
-    from the finished run's benchmark files and multiplied by LaPa's image
-    counts and ``size_ratio`` (LaPa's mean megapixels over FASSEG's 0.19: the
-    features and the segmentation grow with the pixels); those jobs spread
-    over all cores. Training is scaled by its rows (linearly: the MLP streams
-    them; the trees grow a little faster than linearly, so this is optimistic
-    for them), the tree models also by their threads from ``fasseg_threads``
-    to ``cores`` (linearly: optimistic again), the MLP on the CPU not.
-    Landmarks are annotated in LaPa: no detection.
-    """
-    run = Path(fasseg_run)
-    overhead = job_overhead(run)
-    per_image = {rule: r["job_wall_s"] / r["images"] for rule, r in overhead.items() if rule != "all"}
-    n_train = overhead["extract_features"]["images"]  # training images x experiments
-    n_test = overhead["segment_images"]["images"]  # test images x models
-    shard_cpu_s = size_ratio * (
-        LAPA_SPLITS["train"] / 20 * n_train * per_image["extract_features"]
-        + LAPA_SPLITS["test"] / 50 * n_test * (per_image["segment_images"] + per_image["decide_labels"]))
-    def job_seconds(rule, model=None):
-        """Wall seconds of every job of ``rule`` (of ``model`` only: train_model's benchmarks are named by model)."""
-        files = (run / "benchmarks" / rule).rglob("*.tsv" if model is None else f"{model}.tsv")
-        return [float(b.read_text().splitlines()[-1].split("\t")[0]) for b in files]
-
-    # Training jobs take every core, so they run one after the other. The trees are scaled to the cores;
-    # the MLP is not (it used less than one of the two cores here): on the CPU its time grows with the rows only.
-    tree_s = sum(t * LAPA_ROWS_OVER_FASSEG[m] * fasseg_threads / cores for m in ("rf", "hgb")
-                 for t in job_seconds("train_model", m))
-    mlp_s = sum(t * LAPA_ROWS_OVER_FASSEG["mlp"] for t in job_seconds("train_model", "mlp"))
-    # One single-threaded merge per experiment, side by side.
-    merge_s = max(job_seconds("merge_features"), default=0.0) * LAPA_ROWS_OVER_FASSEG["mlp"]
-    total = shard_cpu_s / cores + merge_s + tree_s + mlp_s
-    return {"cores": cores, "size_ratio": size_ratio,
-            "per_shard_cpu_hours": round(shard_cpu_s / 3600, 1),
-            "per_shard_hours": round(shard_cpu_s / cores / 3600, 2), "merge_hours": round(merge_s / 3600, 2),
-            "tree_training_hours": round(tree_s / 3600, 2), "mlp_cpu_training_hours": round(mlp_s / 3600, 2),
-            "total_hours": round(total / 3600, 2)}
+def job_seconds(run_dir, rule: str, model: str | None = None) -> list[float]:
+    """Wall seconds of every job of ``rule`` in a finished run (of ``model`` only: train_model's files are by model)."""
+    files = (Path(run_dir) / "benchmarks" / rule).rglob("*.tsv" if model is None else f"{model}.tsv")
+    return [float(b.read_text().splitlines()[-1].split("\t")[0]) for b in files]
 
 
 def format_overhead(overhead: dict) -> str:

@@ -11,7 +11,7 @@ from faceseg import features
 from faceseg.atlas import load_label_atlas
 from faceseg.datasets import get_dataset, read_labels
 from faceseg.framing import Canvas, ImageFraming, face_frame_of
-from faceseg.io import InputError, NoFaceError, read_image
+from faceseg.io import InputError, NoFaceError, image_shape, read_image, read_image_reduced
 from faceseg.logutil import ShardTimer
 from faceseg.sampling import balanced_sample, image_rng
 from faceseg.steps.landmarks import landmarks_if_needed
@@ -37,8 +37,8 @@ def sample_training_image(
 
     ``framing``: the ``framing`` settings (:class:`~faceseg.framing.ImageFraming`;
     None: the image as it is). The pixels are sampled from the image's own
-    labels and described on its canvas (the nearest canvas pixel); ``coords``
-    are the image's pixels.
+    canvas's labels (each canvas pixel labelled as the image pixel nearest
+    it) and described there; ``coords`` are the nearest image pixels.
 
     ``atlas``: the label atlas (a :class:`~faceseg.atlas.LabelAtlas` or its
     file) when the features include ``label_atlas``; the image itself (by
@@ -51,51 +51,52 @@ def sample_training_image(
     atlas = atlas_for(config, atlas)
     if atlas is not None:
         atlas = atlas.without(split, image_id)
-    image = read_image(image_path)
+    shape = image_shape(image_path)  # from the header: the image is decoded once its canvas is known
     if label_path is None:
         raise InputError(f"{image_path}: no label image found for this training image")
-    labels = read_labels(spec, label_path, image.shape)
+    labels = read_labels(spec, label_path, shape)
     framer = ImageFraming.of(framing)
     attrs = _sample_attrs(spec, image_id, config, sampling, n_landmarks, framer)
-    attrs.update(image_shape=list(image.shape[:2]),
+    attrs.update(image_shape=list(shape),
                  # All pixels per class: with the sampled counts, lets a model undo the class balancing.
                  class_pixel_counts=np.bincount(labels.ravel(), minlength=spec.n_classes).tolist())
     try:
-        landmarks = landmarks_if_needed(config, landmark_path, image.shape, n_landmarks, framer is not None)
+        landmarks = landmarks_if_needed(config, landmark_path, shape, n_landmarks, framer is not None)
     except NoFaceError as exc:
         log.warning("%s: skipped: %s", image_id, exc)
         return (*_no_samples(attrs), {**attrs, "skipped": str(exc)})
-    canvas = Canvas.whole(image.shape) if framer is None or landmarks is None else framer.canvas(image.shape,
-                                                                                                  landmarks)
+    canvas = Canvas.whole(shape) if framer is None or landmarks is None else framer.canvas(shape, landmarks)
     if landmarks is not None:
-        attrs["face_frame"] = face_frame_of(landmarks, config, canvas.zoom, image.shape)
+        attrs["face_frame"] = face_frame_of(landmarks, config, canvas.zoom, shape)
     if framer is not None:
         attrs["canvas"] = canvas.record()
     rng = image_rng(sampling.get("seed", 0), image_id)
     augment = augmentation.validate(sampling.get("augment"))
-    views = [(image, labels, landmarks)]
-    views += [augmentation.augmented_copy(image, labels, landmarks, augment, rng, spec.class_names, spec.n_classes)
-              for _ in range(augment["copies"])]
+    # A large photo framed small is decoded small (JPEG), unless augmented copies need it whole.
+    image, reduction = (read_image_reduced(image_path, canvas.reduction_scale) if not augment["copies"]
+                        else (read_image(image_path), 1))
+    views = [(canvas.picture(image, reduction), labels, landmarks, canvas)]
+    for _ in range(augment["copies"]):
+        copy, copy_labels, copy_landmarks = augmentation.augmented_copy(image, labels, landmarks, augment, rng,
+                                                                        spec.class_names, spec.n_classes)
+        copy_canvas = (Canvas.whole(copy.shape) if framer is None or copy_landmarks is None
+                       else framer.canvas(copy.shape, copy_landmarks))
+        views.append((copy_canvas.picture(copy), copy_labels, copy_landmarks, copy_canvas))
     # The sample budget is shared by the image and its copies (the image takes the remainder).
     quotas = [sampling["samples_per_image"] // len(views)] * len(views)
     quotas[0] += sampling["samples_per_image"] - sum(quotas)
     parts = []
     uses_points = features.needs_landmarks(config)
-    for (view, view_labels, view_landmarks), quota in zip(views, quotas):
-        if view is image:
-            view_canvas = canvas
-        elif framer is None or view_landmarks is None:
-            view_canvas = Canvas.whole(view.shape)
-        else:
-            view_canvas = framer.canvas(view.shape, view_landmarks)
-        inside = view_canvas.inside()
-        # Pixels beyond the canvas are never classified: none is sampled.
-        view_coords = balanced_sample(view_labels if inside is None else np.where(inside, view_labels, 255), quota,
-                                      spec.n_classes, rng)
-        X = features.compute_features(view_canvas.picture(view), config, coords=view_canvas.pixels(view_coords),
+    for (picture, view_labels, view_landmarks, view_canvas), quota in zip(views, quotas):
+        # Sampled on the canvas, each pixel labelled as the image pixel nearest it: the features'
+        # pixels, and a sampling cost that does not grow with the image.
+        canvas_labels = view_canvas.labels(view_labels)
+        canvas_coords = balanced_sample(canvas_labels, quota, spec.n_classes, rng)
+        X = features.compute_features(picture, config, coords=canvas_coords,
                                       landmarks=view_canvas.points(view_landmarks) if uses_points else None,
                                       atlas=atlas, location_map=view_canvas.location_map())
-        parts.append((X, view_labels[view_coords[:, 0], view_coords[:, 1]], view_coords))
+        parts.append((X, canvas_labels[canvas_coords[:, 0], canvas_coords[:, 1]],
+                      view_canvas.image_pixels(canvas_coords)))
     # coords: each row's pixel in the picture it was sampled from (the image or one of its copies).
     X, y, coords = (np.concatenate(arrays) for arrays in zip(*parts))
     counts = np.bincount(y, minlength=spec.n_classes)

@@ -11,10 +11,9 @@ from faceseg.datasets import get_dataset, read_labels
 from faceseg.decision import (
     bias_vector,
     biased_argmax,
-    labels_from_proba,
     prior_weights,
 )
-from faceseg.io import InputError, atomic_output, read_image, write_png
+from faceseg.io import InputError, atomic_output, image_shape, read_image_reduced, write_png
 from faceseg.logutil import ShardTimer, progress
 from faceseg.metrics import ConfusionRecord, confusion_matrix
 from faceseg.models import load_model
@@ -24,9 +23,10 @@ from faceseg.probability_store import probability_shard_writer, read_probability
 from faceseg.provenance import record as provenance_record
 from faceseg.segment import (
     NOT_SEGMENTED,
+    canvas_grid,
     colourise,
-    framed_grid,
-    proba_from_grid,
+    decision_proba,
+    model_canvas,
 )
 from faceseg.steps.landmarks import landmarks_if_needed
 
@@ -59,19 +59,22 @@ def image_probabilities(model, image_id: str, image_path, landmark_path=None, n_
     face is skipped with the reason.
     """
     try:
-        image = read_image(image_path)
+        shape = image_shape(image_path)  # from the header: the image is decoded once its canvas is known
     except InputError as exc:
         log.error("%s: not segmented: %s", image_id, exc)
         return None, None, str(exc), None
     try:
-        landmarks = landmarks_if_needed(model.feature_config, landmark_path, image.shape, n_landmarks,
+        landmarks = landmarks_if_needed(model.feature_config, landmark_path, shape, n_landmarks,
                                         bool(model.info.get("framing")))
-    except InputError as exc:  # no face, or a bad landmark file
+        canvas = model_canvas(model, shape, landmarks)
+        # A large photo framed small is decoded small (JPEG).
+        image, reduction = read_image_reduced(image_path, canvas.reduction_scale)
+    except InputError as exc:  # no face, a bad landmark file, or an image that does not decode
         log.warning("%s: not segmented: %s", image_id, exc)
-        return None, image.shape[:2], str(exc), None
-    grid, canvas = framed_grid(model, image, landmarks, tile_size, threads, apply_prior=False, stride=stride,
-                               progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
-    return grid, image.shape[:2], None, canvas
+        return None, shape, str(exc), None
+    grid = canvas_grid(model, canvas.picture(image, reduction), canvas, landmarks, tile_size, threads,
+                       apply_prior=False, stride=stride, progress=lambda tiles: progress(tiles, f"{image_id}: tiles"))
+    return grid, shape, None, canvas
 
 
 def segment_shard(model_path, dataset: str, images: list[dict], out_store, n_landmarks: int | None = None,
@@ -108,10 +111,8 @@ def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape,
     record = ConfusionRecord(image_id, model_kind, skipped)
     if skipped is not None:
         return (None if shape is None else np.full(shape, NOT_SEGMENTED, np.uint8)), record
-    proba = proba_from_grid(grid, stride, shape, class_weights, canvas)
     bias = bias_vector(decision["class_bias"], spec.class_names, f"models.{model_kind}.class_bias")
-    sigma = decision["smooth_sigma"] if canvas is None else canvas.image_sigma(decision["smooth_sigma"])
-    pred = labels_from_proba(proba, sigma, bias)
+    pred = biased_argmax(decision_proba(grid, stride, shape, class_weights, canvas, decision["smooth_sigma"]), bias)
     if label_path is not None:
         try:
             labels = read_labels(spec, label_path, shape)
@@ -122,7 +123,8 @@ def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape,
         record.confusion = confusion_matrix(labels, pred, spec.n_classes)
         if decision["smooth_sigma"] > 0:
             # The same probabilities without the spatial post-processing: its own row in the summary.
-            record.confusion_per_pixel = confusion_matrix(labels, biased_argmax(proba, bias), spec.n_classes)
+            per_pixel = biased_argmax(decision_proba(grid, stride, shape, class_weights, canvas), bias)
+            record.confusion_per_pixel = confusion_matrix(labels, per_pixel, spec.n_classes)
     return pred, record
 
 

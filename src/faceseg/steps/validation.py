@@ -17,12 +17,12 @@ import logging
 import numpy as np
 
 from faceseg.datasets import get_dataset, read_labels
-from faceseg.decision import bias_vector, labels_from_proba, prior_weights
+from faceseg.decision import bias_vector, biased_argmax, prior_weights
 from faceseg.io import InputError, atomic_output
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models.decision_file import write_decision
 from faceseg.probability_store import read_probability_shard
-from faceseg.segment import proba_from_grid
+from faceseg.segment import decision_proba
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,10 @@ def score_shard(proba_store, images: list[dict], dataset: str, configured: dict,
             continue
         grid, canvas = entry.proba(), entry.canvas
         for i, prior in enumerate(prior_grid):
-            proba = proba_from_grid(grid, attrs["stride"], entry.image_shape, weights[prior], canvas)
             for j, sigma in enumerate(sigma_grid):
-                # sigma is in canvas pixels (the training images' scale), as the decision applies it.
-                pred = labels_from_proba(proba, canvas.image_sigma(sigma), bias)
-                totals[i * len(sigma_grid) + j] += confusion_matrix(truth, pred, spec.n_classes)
+                # As decide_labels applies them (sigma in canvas pixels).
+                proba = decision_proba(grid, attrs["stride"], entry.image_shape, weights[prior], canvas, sigma)
+                totals[i * len(sigma_grid) + j] += confusion_matrix(truth, biased_argmax(proba, bias), spec.n_classes)
         n_images += 1
     with atomic_output(out_path) as tmp:
         with open(tmp, "wb") as fh:
