@@ -19,6 +19,7 @@ FULL = {
     "colour": {"spaces": ["rgb", "hsv", "lab", "grey"], "mean_sizes": [5, 9]},
     "location": {},
     "hog": {"cell_sizes": [4, 8], "orientations": 6},
+    "window_hog": {"window": 16, "cell": 4, "block": 2, "orientations": 5},
     "patch_histogram": {"patch_sizes": [8, 16], "bins": 4},
     "landmarks": {"frame": "auto", "distances": True},
 }
@@ -39,7 +40,10 @@ def expected_count(cfg, k):
     hog = len(cfg["hog"]["cell_sizes"]) * (cfg["hog"]["orientations"] + 1)
     phist = len(cfg["patch_histogram"]["patch_sizes"]) * 3 * cfg["patch_histogram"]["bins"]
     lm = 2 + 2 * k + (k if cfg["landmarks"]["distances"] else 0)
-    return colour + 2 + hog + phist + lm
+    w = cfg["window_hog"]
+    blocks = (w["window"] // w["cell"] - w["block"] + 1) ** 2
+    whog = blocks * w["block"] ** 2 * w["orientations"]
+    return colour + 2 + hog + whog + phist + lm
 
 
 @pytest.mark.parametrize("k", [5, 68, 106])
@@ -412,3 +416,40 @@ def test_the_lapa_layout_of_the_eye_frame_and_the_parts_matches_real_lapa_points
     for part, idx in PARTS[106].items():
         centre, centre68 = points[idx].mean(axis=0), dlib[PARTS[68][part]].mean(axis=0)
         assert np.linalg.norm(centre - centre68) < 0.25 * scale, part
+
+
+@pytest.mark.parametrize("params", [{}, {"window": 32, "cell": 8, "block": 3, "orientations": 6}])
+def test_window_hog_is_skimage_hog_of_the_window(params, fasseg_root):
+    """On windows of a real face: blocks clear of the window border equal skimage's; the others are close.
+
+    skimage differentiates the window alone (zero gradient on its outer rows and columns); the group
+    differentiates the image, which is the only difference.
+    """
+    from skimage.feature import hog as skimage_hog
+
+    from faceseg.features import window_hog
+    from faceseg.io import read_image
+
+    p = window_hog.validate(params)
+    image = read_image(fasseg_root / "V1" / "Train_RGB" / "1.png")
+    coords = np.array([[256, 177], [150, 100], [380, 250], [200, 60]])
+    ours = compute_features(image, {"window_hog": params}, coords=coords)
+    n_cells, n_blocks = window_hog.layout(p)
+    assert ours.shape == (4, n_blocks * n_blocks * p["block"] ** 2 * p["orientations"])
+    grey = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2GRAY)
+    half = p["window"] // 2
+    for (y, x), values in zip(coords, ours):
+        window = grey[y - half : y + half, x - half : x + half]
+        theirs = skimage_hog(window, p["orientations"], (p["cell"], p["cell"]), (p["block"], p["block"]),
+                             block_norm="L2-Hys", feature_vector=False)
+        ours_blocks = values.reshape(theirs.shape)
+        np.testing.assert_allclose(ours_blocks[1:-1, 1:-1], theirs[1:-1, 1:-1], rtol=0, atol=1e-5)
+        assert np.corrcoef(ours_blocks.ravel(), theirs.ravel())[0, 1] > 0.9  # 0.96-0.99 on these windows
+
+
+def test_window_hog_parameters_are_checked():
+    with pytest.raises(ValueError, match=r"window_hog.window \(60\) must be a multiple of window_hog.cell \(8\)"):
+        resolve_config({"window_hog": {"window": 60}})
+    with pytest.raises(ValueError, match=r"window_hog.block must be an integer in \[1, 4\], got 5"):
+        resolve_config({"window_hog": {"window": 32, "block": 5}})
+    assert len(feature_names({"window_hog": {}})) == 1764  # the paper's HOG part

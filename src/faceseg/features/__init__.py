@@ -30,6 +30,7 @@ from faceseg.features import (
     landmarks,
     location,
     patch_histogram,
+    window_hog,
 )
 from faceseg.features._context import PixelContext
 
@@ -49,6 +50,7 @@ GROUPS = {
         FeatureGroup("colour", colour),
         FeatureGroup("location", location),
         FeatureGroup("hog", hog),
+        FeatureGroup("window_hog", window_hog),
         FeatureGroup("patch_histogram", patch_histogram),
         FeatureGroup("landmarks", landmarks, needs_landmarks=True),
         FeatureGroup("landmark_parts", landmark_parts, needs_landmarks=True),
