@@ -147,3 +147,25 @@ def test_a_framed_model_segments_a_photo_at_three_times_its_pixels_like_the_phot
     assert framed_iou > 0.85
     # Unframed, the features see a face three times too large: the labels differ far more.
     assert unframed_iou < framed_iou - 0.1
+
+
+def test_validation_scores_a_large_image_on_every_kth_pixel_of_its_full_decision():
+    from faceseg.steps.validation import score_image, score_step
+
+    assert score_step((600, 600)) == 1 and score_step((1000, 1000)) == 2 and score_step((1494, 1424)) == 2
+    assert score_step((3000, 4000)) == 6
+    canvas = ImageFraming(face_scale=64).canvas((1494, 1424), _eyes([600.0, 700.0], [800.0, 730.0]))
+    rng = np.random.default_rng(0)
+    stride = 4
+    w, h = canvas.size
+    grid = rng.random((-(-h // stride), -(-w // stride), 3)).astype(np.float32)
+    full = canvas.image_maps(grid, stride)
+    # The same positions; OpenCV's warp rounds them to 1/32 pixel, so the values agree closely, not bit for bit.
+    assert np.abs(canvas.image_maps(grid, stride, step=2) - full[::2, ::2]).max() < 0.05
+    truth = rng.integers(0, 3, (1494, 1424)).astype(np.uint8)
+    scored = score_image(grid, stride, (1494, 1424), canvas, truth, [None], [0], None, 3)[0]
+    from faceseg.metrics import confusion_matrix
+
+    every_pixel_at_step = confusion_matrix(truth[::2, ::2], full[::2, ::2].argmax(axis=2), 3)
+    assert scored.sum() == every_pixel_at_step.sum() == 747 * 712
+    assert np.abs(scored - every_pixel_at_step).sum() < 0.01 * scored.sum()

@@ -223,9 +223,14 @@ class Canvas:
         return (np.diag([1 / w, 1 / h, 1.0]) @ half @ np.linalg.inv(affine3(self.to_canvas))
                 @ np.linalg.inv(half))[:2]
 
-    def image_maps(self, grid: np.ndarray, stride: int) -> np.ndarray:
-        """Per-class maps known on the canvas's stride grid, read at every image pixel (bilinear)."""
-        return warp_maps(grid, np.diag([1 / stride, 1 / stride, 1.0]) @ affine3(self.to_canvas), self.image_shape)
+    def image_maps(self, grid: np.ndarray, stride: int, step: int = 1) -> np.ndarray:
+        """Per-class maps known on the canvas's stride grid, read at every image pixel (bilinear).
+
+        ``step`` > 1: at every ``step``-th pixel of every ``step``-th row only.
+        """
+        h, w = self.image_shape
+        to_maps = np.diag([1 / stride, 1 / stride, 1.0]) @ affine3(self.to_canvas) @ np.diag([step, step, 1.0])
+        return warp_maps(grid, to_maps, (-(-h // step), -(-w // step)))
 
     def record(self) -> dict:
         return {"to_canvas": self.to_canvas.tolist(), "size": list(self.size), "image_shape": list(self.image_shape),

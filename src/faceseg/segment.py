@@ -55,18 +55,19 @@ def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None, ca
 
 
 def decision_proba(grid: np.ndarray, stride: int, shape, class_weights=None, canvas: Canvas | None = None,
-                   smooth_sigma: float = 0.0) -> np.ndarray:
+                   smooth_sigma: float = 0.0, step: int = 1) -> np.ndarray:
     """Prior-corrected probabilities at every image pixel, smoothed with ``smooth_sigma`` canvas pixels.
 
     The image as it is (``canvas`` None or whole): :func:`proba_from_grid`,
     then the smoothing. A framed image: the grid is interpolated over its
     canvas, smoothed there (the scale the models were trained at, and a cost
     that does not grow with the image) and read at the image's pixels.
+    ``step`` > 1: at every ``step``-th pixel of every ``step``-th row only.
     """
     if canvas is None or canvas.is_whole:
-        return smoothed(proba_from_grid(grid, stride, shape, class_weights), smooth_sigma)
+        return smoothed(proba_from_grid(grid, stride, shape, class_weights), smooth_sigma)[::step, ::step]
     on_canvas = proba_from_grid(grid, stride, canvas.size[::-1], class_weights)
-    return canvas.image_maps(smoothed(on_canvas, smooth_sigma), 1)
+    return canvas.image_maps(smoothed(on_canvas, smooth_sigma), 1, step)
 
 
 def model_canvas(model: PixelClassifier, image_shape, landmarks) -> Canvas:

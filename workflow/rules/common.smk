@@ -103,6 +103,12 @@ def uses_landmarks(experiment_name):
 FRAMING = _config.framing_settings(config)
 
 
+def training_threads(wildcards):
+    """Threads of a train_model job: every core, or its model kind's cap (faceseg.models.kinds)."""
+    cap = _MODEL_KINDS[wildcards.model].training_threads
+    return workflow.cores if cap is None else min(cap, workflow.cores)
+
+
 def uses_atlas(experiment_name):
     return _features.needs_atlas(experiment(experiment_name)["features"])
 

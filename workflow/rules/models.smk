@@ -17,7 +17,7 @@ rule train_model:
         "benchmarks/train_model/{dataset}/{experiment}/{model}.tsv"
     conda:
         "../envs/faceseg.yaml"
-    threads: workflow.cores
+    threads: training_threads
     params:
         provenance=lambda wc: provenance("train_model", wc.experiment),
         model=lambda wc: fit_params(wc.experiment, wc.model),

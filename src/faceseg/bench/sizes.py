@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 #: Image sizes measured, megapixels (LaPa: about 0.15 to 2.1).
-SIZES_MP = (0.15, 0.3, 0.6, 1.0, 1.5, 2.1)
+SIZES_MP = (0.15, 0.2, 0.3, 0.6, 1.0, 1.5, 2.1)
 #: Eye distance over image width of the real LaPa images found (0.135 and 0.184; FASSEG's: about 0.37).
 LAPA_EYES_PER_WIDTH = 0.16
 #: LaPa's samples per training image (dataset_settings.lapa).
@@ -93,15 +93,22 @@ def _timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def image_costs(items, features: dict, sampling: dict, models: dict, framing, stride: int, tile_size: int) -> dict:
-    """Median single-threaded seconds per image of each per-image step, for images of one size."""
-    from faceseg.datasets import LAPA
+def image_costs(items, features: dict, sampling: dict, models: dict, framing, stride: int, tile_size: int,
+                search: dict) -> dict:
+    """Median single-threaded seconds per image of each per-image step, for images of one size.
+
+    ``search``: the ``decision_search`` grids that ``score_decisions`` scores on a validation image.
+    """
+    from faceseg.datasets import LAPA, read_labels
+    from faceseg.decision import prior_weights
     from faceseg.models import load_model
     from faceseg.steps.extraction import sample_training_image
     from faceseg.steps.segmentation import decide_image, image_probabilities
+    from faceseg.steps.validation import score_image
 
     loaded = {kind: load_model(path) for kind, path in models.items()}
-    times = {"extract_features": [], **{f"segment_images {k}": [] for k in loaded}, "decide_labels": []}
+    times = {"extract_features": [], **{f"segment_images {k}": [] for k in loaded}, "decide_labels": [],
+             "score_decisions": []}
     canvas_mp = []
     for item in items:
         times["extract_features"].append(_timed(sample_training_image, "lapa", item["image_id"], item["image"],
@@ -116,6 +123,11 @@ def image_costs(items, features: dict, sampling: dict, models: dict, framing, st
         times["decide_labels"].append(_timed(
             decide_image, LAPA, model.kind, item["image_id"], grid, stride, shape, model.decision,
             model.class_weights, item["labels"], None, canvas))
+        start = time.perf_counter()
+        truth = read_labels(LAPA, item["labels"], shape)
+        weights = [prior_weights(model.info, a) for a in search["prior_correction"]]
+        score_image(grid, stride, shape, canvas, truth, weights, search["smooth_sigma"], None, LAPA.n_classes)
+        times["score_decisions"].append(time.perf_counter() - start)
     out = {step: round(statistics.median(values), 4) for step, values in times.items()}
     out["canvas_mp"] = round(statistics.median(canvas_mp), 3)
     return out
@@ -155,7 +167,7 @@ def run(fasseg_root: Path, work: Path, config_path="config.yaml", experiment_nam
         if params.pop("enabled"):
             model_params[kind] = params
     if quick:
-        n_images, sizes, mlp_rows = 2, (0.15, 0.6), 5000
+        n_images, sizes, mlp_rows = 2, (0.2, 0.6), 5000
         model_params = {k: {**p, **{"rf": {"n_estimators": 4}, "hgb": {"max_iter": 5}, "mlp": {"epochs": 1}}[k]}
                         for k, p in model_params.items()}
     stride, tile_size = config["segmentation"]["stride"], config["segmentation"]["tile_size"]
@@ -167,12 +179,15 @@ def run(fasseg_root: Path, work: Path, config_path="config.yaml", experiment_nam
     for label, settings in (("framed", framing), ("as_is", None)):
         print(f"  training the {label} models ...", flush=True)
         models[label] = _train_models(sources, work, features, sampling, model_params, settings)
+    # The libraries' first-call set-up (thread pools, OpenCV, the allocator) is paid once per job: not timed.
+    image_costs(sources[:1], features, sampling, models["framed"], framing, stride, tile_size,
+                config["decision_search"])
     for mp in sizes:
         folder = work / f"{mp:.2f}mp"
         folder.mkdir(parents=True, exist_ok=True)
         items = [_lapa_item(s, folder, mp) for s in sources]
         results["sizes"][str(mp)] = {label: image_costs(items, features, sampling, models[label], settings, stride,
-                                                        tile_size)
+                                                        tile_size, config["decision_search"])
                                      for label, settings in (("framed", framing), ("as_is", None))}
         print(f"  {mp} MP: {results['sizes'][str(mp)]}", flush=True)
     # The MLP's rate on real rows: the framed per-image stores, repeated to mlp_rows rows.
@@ -227,12 +242,11 @@ def estimate_full_lapa(results: dict, fasseg_run, config_path="config.yaml", cor
     largest LaPa size: an upper bound), for each experiment (its features
     timed with the measured experiment's, the richest) and model, times the
     start-up share of the per-shard jobs measured on ``fasseg_run`` (a
-    default FASSEG run: job wall time over compute); ``score_decisions``
-    is counted as one decision per candidate pair. They spread over all
-    cores. The MLP trains on every sampled row for its epochs at the rate
+    default FASSEG run: job wall time over compute). They spread over all
+    cores. An MLP trains on every sampled row for its epochs at the rate
     measured at 1 thread, sped up by Amdahl's law with the serial share
-    the 1-thread and all-core rates give, on all ``cores`` threads (its
-    jobs take every core, one after the other). Forest and boosting
+    the 1-thread and all-core rates give, at its kind's training threads;
+    its jobs run side by side, ``cores // threads`` at a time. Forest and boosting
     training and the merges come from ``fasseg_run``'s jobs, scaled by
     their rows (LaPa's caps over FASSEG's 120,000 rows) and the trees
     linearly by their threads (optimistic). LaPa's landmarks are
@@ -240,6 +254,7 @@ def estimate_full_lapa(results: dict, fasseg_run, config_path="config.yaml", cor
     """
     from faceseg.bench.workflow import LAPA_SPLITS, job_overhead, job_seconds
     from faceseg.config import experiment_models, load_config
+    from faceseg.models import MODEL_KINDS
 
     config = load_config(config_path, {"dataset": "lapa"})
     experiments = config["run_experiments"]
@@ -247,21 +262,24 @@ def estimate_full_lapa(results: dict, fasseg_run, config_path="config.yaml", cor
     largest = results["sizes"][str(max(float(s) for s in results["sizes"]))]["framed"]
     overhead = job_overhead(fasseg_run)
     startup = overhead["all"]["ratio"]
-    search = config["decision_search"]
-    n_pairs = len(search["prior_correction"]) * len(search["smooth_sigma"])
     n_train, n_val, n_test = LAPA_SPLITS["train"], LAPA_SPLITS["val"], LAPA_SPLITS["test"]
     cpu_s = {
         "extract_features": n_train * len(experiments) * largest["extract_features"] * startup,
         "segment_images": (n_val + n_test) * sum(largest[f"segment_images {k}"] for _, k, _ in models) * startup,
         "decide_labels": n_test * len(models) * largest["decide_labels"] * startup,
-        "score_decisions": n_val * len(models) * n_pairs * largest["decide_labels"],
+        "score_decisions": n_val * len(models) * largest["score_decisions"] * startup,
     }
     per_shard_s = sum(cpu_s.values()) / cores
     rates = {int(k): v for k, v in results["mlp"]["rows_per_s"].items()}
     n_measured = max(rates)
-    speedup = amdahl_speedup(rates[1], rates[n_measured], n_measured, cores)
+    cap = MODEL_KINDS["mlp"].training_threads or cores
+    threads = min(cap, cores)
+    speedup = amdahl_speedup(rates[1], rates[n_measured], n_measured, threads)
     rows = n_train * config["dataset_settings"]["lapa"]["samples_per_image"]
-    mlp_s = sum(p["epochs"] * rows / (rates[1] * speedup) for _, k, p in models if k == "mlp")
+    # The MLP jobs run side by side, cores // threads at a time.
+    mlp_jobs = [p["epochs"] * rows / (rates[1] * speedup) for _, k, p in models if k == "mlp"]
+    waves = -(-len(mlp_jobs) // max(1, cores // threads))
+    mlp_s = waves * max(mlp_jobs, default=0.0)
     fasseg_rows = 20 * 6000
     fasseg_threads = 2
     tree_s = 0.0
@@ -278,7 +296,8 @@ def estimate_full_lapa(results: dict, fasseg_run, config_path="config.yaml", cor
         "per_image_hours": round(per_shard_s / 3600, 3), "merge_hours": round(merge_s / 3600, 3),
         "tree_training_hours": round(tree_s / 3600, 3),
         "mlp": {"rows_per_s_1_thread": rates[1], f"rows_per_s_{n_measured}_threads": rates[n_measured],
-                "speedup_at_cores": round(speedup, 2), "hours": round(mlp_s / 3600, 3)},
+                "threads_per_job": threads, "speedup_per_job": round(speedup, 2), "jobs": len(mlp_jobs),
+                "waves": waves, "hours": round(mlp_s / 3600, 3)},
         "total_hours": round(total / 3600, 2),
     }
 
@@ -291,7 +310,8 @@ def format_estimate(estimate: dict) -> str:
         f"  per-image jobs: {estimate['per_image_hours']} h ({estimate['per_image_cpu_hours']} CPU hours; "
         f"job start-up x{estimate['startup_ratio']})",
         f"  merges {estimate['merge_hours']} h, forest and boosting training {estimate['tree_training_hours']} h",
-        f"  MLP training {mlp['hours']} h (Amdahl speedup {mlp['speedup_at_cores']} at {estimate['cores']} threads "
-        f"from {mlp})",
+        f"  MLP training {mlp['hours']} h ({mlp['jobs']} jobs of {mlp['threads_per_job']} threads side by side in "
+        f"{mlp['waves']} wave(s); Amdahl speedup per job {mlp['speedup_per_job']} from {mlp['rows_per_s_1_thread']} "
+        f"rows/s at 1 thread)",
         f"  total {estimate['total_hours']} h",
     ])

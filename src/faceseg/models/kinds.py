@@ -33,6 +33,8 @@ class ModelKind:
     train: Callable
     # (PixelClassifier, float32 rows, threads) -> (rows, classes) probabilities
     predict_proba: Callable
+    # The most threads a training job takes (None: every core). Fewer lets its jobs run side by side.
+    training_threads: int | None = None
 
     @property
     def params(self) -> dict[str, Param]:
@@ -67,8 +69,11 @@ MODEL_KINDS: dict[str, ModelKind] = {
                   trees.train_forest, trees.predict_proba),
         ModelKind("hgb", "histogram gradient boosting (scikit-learn)", False, HGB_FIT, decision_table(0.5),
                   trees.train_boosting, trees.predict_proba),
+        # Minibatches of 512 rows gain little from more threads on the CPU (nothing from a second
+        # one on the 2-core development machine: docs/experiments.md, LaPa at its real sizes), so
+        # the experiments' MLPs train side by side rather than one after the other on every core.
         ModelKind("mlp", "multilayer perceptron (PyTorch)", True, MLP_FIT, decision_table(0.75),
-                  mlp.train, mlp.predict_proba),
+                  mlp.train, mlp.predict_proba, training_threads=8),
     )
 }
 MODEL_NAMES = tuple(MODEL_KINDS)
