@@ -453,3 +453,13 @@ def test_window_hog_parameters_are_checked():
     with pytest.raises(ValueError, match=r"window_hog.block must be an integer in \[1, 4\], got 5"):
         resolve_config({"window_hog": {"window": 32, "block": 5}})
     assert len(feature_names({"window_hog": {}})) == 1764  # the paper's HOG part
+
+
+def test_the_icme2017_experiment_is_the_papers_1862_value_descriptor():
+    import yaml
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    names = feature_names(config["experiments"]["icme2017"]["features"])
+    assert len(names) == 1862  # 1,764 HOG + 96 HSV histogram bins + 2 location values
+    assert sum(n.startswith("whog_") for n in names) == 1764 and sum(n.startswith("phist_") for n in names) == 96

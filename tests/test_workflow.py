@@ -435,7 +435,7 @@ def test_schema_rejects_a_misspelt_key(tmp_path, fasseg_root):
     ("unknown dataset", {"dataset": "celeba"}, "dataset: 'celeba' is not one of ['fasseg', 'lapa']"),
     ("unknown experiment", {"run_experiments": ["nope"]},
      "run_experiments names unknown experiment 'nope'; defined experiments: ['best', 'best-augmented', "
-     "'best-image-only', 'default', 'grey-loc', 'icip2015', 'landmarks', 'rees2019-grey-loc', "
+     "'best-image-only', 'default', 'grey-loc', 'icip2015', 'icme2017', 'landmarks', 'rees2019-grey-loc', "
      "'rees2019-rgb-loc-hog']"),
     ("wrong type", {"segmentation": {"tile_size": "big"}}, "segmentation.tile_size: 'big' is not of type 'integer'"),
     ("bad model parameter", {"models": {"mlp": {"epochs": 0}}}, "models.mlp.epochs: 0 is less than the minimum of 1"),
