@@ -135,3 +135,18 @@ def test_the_lapa_estimate_adds_up_the_measured_costs(tmp_path):
     parts = (estimate["per_image_hours"] + estimate["merge_hours"] + estimate["tree_training_hours"]
              + estimate["mlp"]["hours"])
     assert estimate["total_hours"] == pytest.approx(parts, abs=0.01)
+
+
+def test_descriptor_tile_benchmark_prints_memory_by_tile_and_stride(tmp_path, fasseg_root):
+    out = tmp_path / "descriptor.json"
+    proc = subprocess.run([sys.executable, "-m", "faceseg.bench", "--descriptor-tiles", "--fasseg", str(fasseg_root),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tiles = json.loads(out.read_text())["tiles"]
+    assert {(t["tile"], t["stride"]) for t in tiles} == {(s, k) for s in (64, 128, 256) for k in (1, 4)}
+    by = {(t["tile"], t["stride"]): t for t in tiles}
+    assert all(t["features"] == 1862 for t in tiles)
+    # The output is the tile's described pixels x 1,862 float32; the peak holds it and the window's cell maps.
+    assert by[(256, 1)]["output_mb"] == pytest.approx(256 * 256 * 1862 * 4 / 1e6, abs=0.1)
+    assert by[(256, 4)]["peak_mb"] < by[(256, 1)]["peak_mb"] / 4
+    assert "| 256 | 4 |" in proc.stdout

@@ -304,7 +304,20 @@ def main(argv=None) -> int:
                        help="per-image cost of FASSEG faces resized to LaPa's sizes (0.15-2.1 MP), framed and as "
                             "they are, and the MLP's training rate; with --job-overhead RUN_DIR (a default FASSEG "
                             "run), the estimated full LaPa run on 64 cores")
+    descriptor = parser.add_argument_group("the ICME 2017 descriptor's tiles (instead of the stages above)")
+    descriptor.add_argument("--descriptor-tiles", action="store_true",
+                            help="peak memory and time of one tile of the icme2017 experiment's features, by tile "
+                                 "size and stride")
     args = parser.parse_args(argv)
+    if args.descriptor_tiles:
+        from faceseg.bench import descriptor as descriptor_bench
+
+        if args.fasseg is None or not (args.fasseg / "V1").is_dir():
+            parser.error(f"--descriptor-tiles needs --fasseg, a FASSEG folder holding V1/, got {args.fasseg}")
+        results = descriptor_bench.run(args.fasseg.resolve(), args.config)
+        print(descriptor_bench.format_table(results))
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.lapa_sizes:
         return _sizes_bench(args, parser)
     if args.job_overhead or args.lapa_scale:
