@@ -64,9 +64,19 @@ def decision_proba(grid: np.ndarray, stride: int, shape, class_weights=None, can
     that does not grow with the image) and read at the image's pixels.
     ``step`` > 1: at every ``step``-th pixel of every ``step``-th row only.
     """
+    return smoothed_at_image(canvas_proba(grid, stride, shape, class_weights, canvas), canvas, smooth_sigma, step)
+
+
+def canvas_proba(grid: np.ndarray, stride: int, shape, class_weights=None, canvas: Canvas | None = None) -> np.ndarray:
+    """:func:`decision_proba`'s first half: prior-corrected probabilities at every canvas pixel."""
+    whole = canvas is None or canvas.is_whole
+    return proba_from_grid(grid, stride, shape if whole else canvas.size[::-1], class_weights)
+
+
+def smoothed_at_image(on_canvas: np.ndarray, canvas: Canvas | None, smooth_sigma: float, step: int = 1) -> np.ndarray:
+    """:func:`decision_proba`'s second half: smoothed on the canvas, read at the image's pixels."""
     if canvas is None or canvas.is_whole:
-        return smoothed(proba_from_grid(grid, stride, shape, class_weights), smooth_sigma)[::step, ::step]
-    on_canvas = proba_from_grid(grid, stride, canvas.size[::-1], class_weights)
+        return smoothed(on_canvas, smooth_sigma)[::step, ::step]
     return canvas.image_maps(smoothed(on_canvas, smooth_sigma), 1, step)
 
 

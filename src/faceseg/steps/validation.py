@@ -22,7 +22,7 @@ from faceseg.io import InputError, atomic_output
 from faceseg.metrics import confusion_matrix, scores
 from faceseg.models.decision_file import write_decision
 from faceseg.probability_store import read_probability_shard
-from faceseg.segment import decision_proba
+from faceseg.segment import canvas_proba, smoothed_at_image
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,9 @@ def score_image(grid, stride: int, shape, canvas, truth, prior_weights_grid, sig
     truth = truth[::step, ::step]
     out = np.zeros((len(prior_weights_grid) * len(sigma_grid), n_classes, n_classes), np.int64)
     for i, weights in enumerate(prior_weights_grid):
+        on_canvas = canvas_proba(grid, stride, shape, weights, canvas)  # once per prior: decision_proba in two
         for j, sigma in enumerate(sigma_grid):
-            proba = decision_proba(grid, stride, shape, weights, canvas, sigma, step)
+            proba = smoothed_at_image(on_canvas, canvas, sigma, step)
             out[i * len(sigma_grid) + j] = confusion_matrix(truth, biased_argmax(proba, bias), n_classes)
     return out
 
