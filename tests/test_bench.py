@@ -135,6 +135,21 @@ def test_the_lapa_estimate_adds_up_the_measured_costs(tmp_path):
     parts = (estimate["per_image_hours"] + estimate["merge_hours"] + estimate["tree_training_hours"]
              + estimate["mlp"]["hours"])
     assert estimate["total_hours"] == pytest.approx(parts, abs=0.01)
+    # Scheduled, no shorter than an MLP's chain (its experiment's merge, then the MLP, then its images),
+    # nor than all the CPU time on every core.
+    cpu_hours = sum(hours.values()) / 64
+    assert estimate["scheduled_hours"] > max(estimate["mlp"]["hours"] + estimate["merge_hours"], cpu_hours)
+
+
+def test_the_schedule_runs_jobs_side_by_side_as_their_inputs_and_cores_allow():
+    from faceseg.bench.sizes import schedule
+
+    jobs = {"a": (1, 10.0, ()), "b": (1, 10.0, ()), "c": (2, 5.0, ("a", "b")), "d": (1, 3.0, ("c",)),
+            "e": (1, 20.0, ("a",))}
+    # a and b side by side (10 s); c needs both cores but e (ready at 10 s) took one: c waits for e (30 s), then d.
+    assert schedule(jobs, 2) == pytest.approx(10 + 20 + 5 + 3)
+    assert schedule(jobs, 3) == pytest.approx(10 + 20)  # c and d run beside e
+    assert schedule({"x": (8, 4.0, ())}, 2) == pytest.approx(4.0)  # more threads than cores: all of them
 
 
 def test_descriptor_tile_benchmark_prints_memory_by_tile_and_stride(tmp_path, fasseg_root):

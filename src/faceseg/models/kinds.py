@@ -65,10 +65,12 @@ class ModelKind:
 MODEL_KINDS: dict[str, ModelKind] = {
     kind.name: kind
     for kind in (
+        # At most 16 threads: a job on every core of a large machine waits until every other job
+        # has ended (the MLPs train for half an hour on LaPa), and these train in minutes.
         ModelKind("rf", "random forest (scikit-learn)", True, RF_FIT, decision_table(0.25),
-                  trees.train_forest, trees.predict_proba),
+                  trees.train_forest, trees.predict_proba, training_threads=16),
         ModelKind("hgb", "histogram gradient boosting (scikit-learn)", False, HGB_FIT, decision_table(0.5),
-                  trees.train_boosting, trees.predict_proba),
+                  trees.train_boosting, trees.predict_proba, training_threads=16),
         # Minibatches of 512 rows gain little from more threads on the CPU (nothing from a second
         # one on the 2-core development machine: docs/experiments.md, LaPa at its real sizes), so
         # the experiments' MLPs train side by side rather than one after the other on every core.
