@@ -28,8 +28,8 @@ def test_each_stage_reaches_what_it_runs_and_the_libraries_that_compute():
     decide = {name for module, name in _reach("decide_labels").symbols if module == "faceseg.decision"}
     segment = {name for module, name in _reach("segment_images").symbols if module == "faceseg.decision"}
     # The smoothing and arg-max are decisions only; segmentation stores the posteriors before them.
-    assert {"smoothed", "biased_argmax", "labels_from_proba"} <= decide
-    assert not {"smoothed", "biased_argmax", "labels_from_proba"} & segment
+    assert {"smoothed", "biased_argmax", "apply_class_weights"} <= decide
+    assert not {"smoothed", "biased_argmax"} & segment
     assert not [m for m in _reach("plot_confusion").visited_modules if m.startswith("faceseg.features")]
 
 
