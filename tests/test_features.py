@@ -444,7 +444,7 @@ def test_window_hog_is_skimage_hog_of_the_window(params, fasseg_root):
                              block_norm="L2-Hys", feature_vector=False)
         ours_blocks = values.reshape(theirs.shape)
         np.testing.assert_allclose(ours_blocks[1:-1, 1:-1], theirs[1:-1, 1:-1], rtol=0, atol=1e-5)
-        assert np.corrcoef(ours_blocks.ravel(), theirs.ravel())[0, 1] > 0.9  # 0.96-0.99 on these windows
+        assert np.corrcoef(ours_blocks.ravel(), theirs.ravel())[0, 1] > 0.9  # 0.93-0.99 on these windows
 
 
 def test_window_hog_parameters_are_checked():
