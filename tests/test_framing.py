@@ -122,7 +122,7 @@ def test_a_framed_model_segments_a_photo_at_three_times_its_pixels_like_the_phot
     from faceseg.io import read_image, read_landmarks
     from faceseg.metrics import confusion_matrix, scores
     from faceseg.models import load_model
-    from faceseg.segment import framed_grid, proba_from_grid
+    from faceseg.segment import decision_proba, framed_grid
 
     model = load_model(tiny_model)
     framed = load_model(tiny_model)
@@ -134,7 +134,7 @@ def test_a_framed_model_segments_a_photo_at_three_times_its_pixels_like_the_phot
 
     def labels(m, picture, landmarks):
         grid, canvas = framed_grid(m, picture, landmarks, 256, stride=4)
-        return proba_from_grid(grid, 4, picture.shape[:2], canvas=canvas).argmax(axis=2), canvas
+        return decision_proba(grid, 4, picture.shape[:2], canvas=canvas).argmax(axis=2), canvas
 
     reference, _ = labels(model, image, points)
     unframed, _ = labels(model, big, big_points)

@@ -61,17 +61,26 @@ def atomic_output(path):
             tmp.unlink()
 
 
-def _load(path, what: str, convert):
-    """Open an image file fully and ``convert`` it; errors name the file."""
+def _opened(path, what: str, use):
+    """``use(im)`` of the opened image file (decoding is up to ``use``); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found")
     try:
         with Image.open(path) as im:
-            im.load()
-            return convert(im)
+            return use(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not a readable {what} ({exc})") from exc
+
+
+def _load(path, what: str, convert):
+    """Open an image file fully and ``convert`` it; errors name the file."""
+
+    def use(im):
+        im.load()
+        return convert(im)
+
+    return _opened(path, what, use)
 
 
 #: 16-bit and 32-bit integer single-channel modes, scaled to 8 bits by their full range.
@@ -123,33 +132,26 @@ def read_image_reduced(path, scale: float) -> tuple[np.ndarray, int]:
     Otherwise as :func:`read_image`.
     """
     reduction = max((r for r in JPEG_REDUCTIONS if r * scale <= 1), default=1)
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if reduction > 1 and im.format == "JPEG":
-                im.draft("RGB", (max(1, w // reduction), max(1, h // reduction)))
-            im.load()
-            return _as_rgb8(im), round(w / im.size[0])
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
+
+    def use(im):
+        w, h = im.size
+        if reduction > 1 and im.format == "JPEG":
+            im.draft("RGB", (max(1, w // reduction), max(1, h // reduction)))
+        im.load()
+        return _as_rgb8(im), round(w / im.size[0])
+
+    return _opened(path, "image", use)
 
 
 def image_shape(path) -> tuple[int, int]:
     """``(H, W)`` of an image as :func:`read_image` returns it (EXIF orientation applied), from its header."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            # Orientations 5-8 turn the picture by 90 degrees.
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
-    return (w, h) if turned else (h, w)
+
+    def use(im):
+        w, h = im.size
+        # Orientations 5-8 turn the picture by 90 degrees.
+        return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
+
+    return _opened(path, "image", use)
 
 
 def read_label_image(path, palette_as: str = "indices") -> np.ndarray:

@@ -37,20 +37,16 @@ def predict_proba_image(
     return grid if stride == 1 else upsample_grid(grid, stride, image.shape[:2])
 
 
-def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None, canvas: Canvas | None = None
-                    ) -> np.ndarray:
+def proba_from_grid(grid: np.ndarray, stride: int, shape, class_weights=None) -> np.ndarray:
     """Full-resolution probabilities from class-balanced grid posteriors (what a segmentation job stores).
 
     The prior correction (``class_weights``, see :func:`~faceseg.decision.prior_weights`)
     is applied on the grid, then the grid is interpolated: the same order,
     and so the same numbers, as :func:`predict_proba_image` with the prior.
-    ``canvas``: where the grid lies on the image (:func:`framed_grid`; None:
-    the image as it is); the grid is read at every image pixel through it.
+    A framed image's grid lies on its canvas: see :func:`decision_proba`.
     """
     if class_weights is not None:
         grid = apply_class_weights(grid, class_weights)
-    if canvas is not None and not canvas.is_whole:
-        return canvas.image_maps(grid, stride)
     return grid if stride == 1 else upsample_grid(grid, stride, shape)
 
 
@@ -92,7 +88,7 @@ def framed_grid(model: PixelClassifier, image, landmarks=None, tile_size: int = 
                 apply_prior: bool = True, stride: int = 1) -> tuple[np.ndarray, Canvas]:
     """:func:`predict_proba_grid` on the image's canvas (:func:`model_canvas`): ``(grid, canvas)``.
 
-    The grid covers the canvas; :func:`proba_from_grid` with the canvas reads
+    The grid covers the canvas; :func:`decision_proba` with the canvas reads
     it at the image's pixels.
     """
     canvas = model_canvas(model, image.shape, landmarks)

@@ -31,38 +31,52 @@ LAPA_EYES_PER_WIDTH = 0.16
 LAPA_SAMPLES = 1000
 
 
-def _lapa_item(source: dict, work: Path, mp: float | None = None) -> dict:
-    """A FASSEG face in LaPa's formats (JPEG, index labels of LaPa's classes), resized to ``mp`` megapixels."""
+def _lapa_native(source: dict, work: Path) -> dict:
+    """A FASSEG face as a LaPa image: its border mirrored out to LaPa's framing, its classes LaPa's."""
     import cv2
-    from PIL import Image
 
     from faceseg.datasets import FASSEG, read_labels
     from faceseg.features.landmarks import face_frame
-    from faceseg.io import read_image, read_label_image, read_landmarks, write_landmarks, write_png
+    from faceseg.io import read_image, read_landmarks
     from faceseg.synthetic import FASSEG_TO_LAPA
 
     image = read_image(source["image"])
-    labels = read_labels(FASSEG, source["labels"], image.shape) if "lapa_labels" not in source else \
-        read_label_image(source["labels"])
+    labels = read_labels(FASSEG, source["labels"], image.shape)
     points = read_landmarks(source["landmarks"])
-    if mp is None:  # framed as LaPa's faces: the border mirrored out to a square LAPA_EYES_PER_WIDTH wide
-        side = int(round(face_frame(points, "eyes")[2] / LAPA_EYES_PER_WIDTH))
-        top, left = max(0, (side - image.shape[0]) // 2), max(0, (side - image.shape[1]) // 2)
-        pad = (top, max(0, side - image.shape[0] - top), left, max(0, side - image.shape[1] - left))
-        image = cv2.copyMakeBorder(image, *pad, cv2.BORDER_REFLECT)
-        labels = FASSEG_TO_LAPA[cv2.copyMakeBorder(labels, *pad, cv2.BORDER_REFLECT)]
-        points = points + [left, top]
-    f = 1.0 if mp is None else (mp * 1e6 / (image.shape[0] * image.shape[1])) ** 0.5
-    stem = Path(source["image"]).stem + ("" if mp is None else f"_{mp:.2f}mp")
-    out = {"image_id": stem, "image": str(work / f"{stem}.jpg"), "labels": str(work / f"{stem}.png"),
-           "landmarks": str(work / f"{stem}.txt"), "lapa_labels": True}
-    big = image if f == 1.0 else cv2.resize(image, None, fx=f, fy=f,
-                                            interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
-    Image.fromarray(big).save(out["image"], quality=95)
-    write_png(out["labels"], cv2.resize(labels, big.shape[1::-1], interpolation=cv2.INTER_NEAREST))
+    side = int(round(face_frame(points, "eyes")[2] / LAPA_EYES_PER_WIDTH))  # a square this wide
+    top, left = max(0, (side - image.shape[0]) // 2), max(0, (side - image.shape[1]) // 2)
+    pad = (top, max(0, side - image.shape[0] - top), left, max(0, side - image.shape[1] - left))
+    return _write_lapa_item(cv2.copyMakeBorder(image, *pad, cv2.BORDER_REFLECT),
+                            FASSEG_TO_LAPA[cv2.copyMakeBorder(labels, *pad, cv2.BORDER_REFLECT)],
+                            points + [left, top], work, Path(source["image"]).stem)
+
+
+def _lapa_item(native: dict, work: Path, mp: float) -> dict:
+    """A LaPa-like image (:func:`_lapa_native`) resized to ``mp`` megapixels."""
+    import cv2
+
+    from faceseg.io import read_image, read_label_image, read_landmarks
+
+    image = read_image(native["image"])
+    f = (mp * 1e6 / (image.shape[0] * image.shape[1])) ** 0.5
+    big = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    labels = cv2.resize(read_label_image(native["labels"]), big.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     # Pixel centres: x' = f (x + 0.5) - 0.5.
-    write_landmarks(out["landmarks"], f * (points + 0.5) - 0.5)
-    out["megapixels"] = big.shape[0] * big.shape[1] / 1e6
+    points = f * (read_landmarks(native["landmarks"]) + 0.5) - 0.5
+    return _write_lapa_item(big, labels, points, work, f"{native['image_id']}_{mp:.2f}mp")
+
+
+def _write_lapa_item(image, labels, points, work: Path, stem: str) -> dict:
+    """Files as LaPa's: a JPEG image, an index label map, a landmark file."""
+    from PIL import Image
+
+    from faceseg.io import write_landmarks, write_png
+
+    out = {"image_id": stem, "image": str(work / f"{stem}.jpg"), "labels": str(work / f"{stem}.png"),
+           "landmarks": str(work / f"{stem}.txt"), "megapixels": image.shape[0] * image.shape[1] / 1e6}
+    Image.fromarray(image).save(out["image"], quality=95)
+    write_png(out["labels"], labels)
+    write_landmarks(out["landmarks"], points)
     return out
 
 
@@ -172,7 +186,7 @@ def run(fasseg_root: Path, work: Path, config_path="config.yaml", experiment_nam
                         for k, p in model_params.items()}
     stride, tile_size = config["segmentation"]["stride"], config["segmentation"]["tile_size"]
     (work / "native").mkdir(parents=True, exist_ok=True)
-    sources = [_lapa_item(s, work / "native") for s in _fasseg_items(fasseg_root, "train", work, n_images)]
+    sources = [_lapa_native(s, work / "native") for s in _fasseg_items(fasseg_root, "train", work, n_images)]
     results = {"experiment": experiment_name, "framing": framing, "stride": stride, "n_images": len(sources),
                "cores": os.cpu_count() or 1, "sizes": {}}
     models = {}

@@ -24,9 +24,10 @@ from faceseg.provenance import record as provenance_record
 from faceseg.segment import (
     NOT_SEGMENTED,
     canvas_grid,
+    canvas_proba,
     colourise,
-    decision_proba,
     model_canvas,
+    smoothed_at_image,
 )
 from faceseg.steps.landmarks import landmarks_if_needed
 
@@ -112,7 +113,8 @@ def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape,
     if skipped is not None:
         return (None if shape is None else np.full(shape, NOT_SEGMENTED, np.uint8)), record
     bias = bias_vector(decision["class_bias"], spec.class_names, f"models.{model_kind}.class_bias")
-    pred = biased_argmax(decision_proba(grid, stride, shape, class_weights, canvas, decision["smooth_sigma"]), bias)
+    on_canvas = canvas_proba(grid, stride, shape, class_weights, canvas)
+    pred = biased_argmax(smoothed_at_image(on_canvas, canvas, decision["smooth_sigma"]), bias)
     if label_path is not None:
         try:
             labels = read_labels(spec, label_path, shape)
@@ -123,7 +125,7 @@ def decide_image(spec, model_kind: str, image_id: str, grid, stride: int, shape,
         record.confusion = confusion_matrix(labels, pred, spec.n_classes)
         if decision["smooth_sigma"] > 0:
             # The same probabilities without the spatial post-processing: its own row in the summary.
-            per_pixel = biased_argmax(decision_proba(grid, stride, shape, class_weights, canvas), bias)
+            per_pixel = biased_argmax(smoothed_at_image(on_canvas, canvas, 0), bias)
             record.confusion_per_pixel = confusion_matrix(labels, per_pixel, spec.n_classes)
     return pred, record
 
