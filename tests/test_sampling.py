@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from faceseg.sampling import balanced_sample, class_quotas, image_rng
+from faceseg.sampling import balanced_sample, class_quotas, image_rng, sample_pixels
 
 
 def test_quotas_share_evenly_and_refill():
@@ -35,3 +35,23 @@ def test_sampling_is_seeded_by_image_id():
 def test_bad_sample_count(rng):
     with pytest.raises(ValueError, match="samples_per_image must be a positive integer, got 0"):
         balanced_sample(np.zeros((3, 3), np.uint8), 0, 2, rng)
+
+
+def test_uniform_sample_keeps_the_class_frequencies():
+    labels = np.zeros((200, 200), np.uint8)
+    labels[:20, :] = 1  # 10 % of the pixels
+    labels[20:24, :10] = 2  # 40 pixels: 0.1 %
+    coords = sample_pixels(labels, 4000, 3, image_rng(0, "img"), balance="uniform")
+    assert len(coords) == 4000 and len({tuple(c) for c in coords}) == 4000
+    shares = np.bincount(labels[coords[:, 0], coords[:, 1]], minlength=3) / 4000
+    # Binomial standard errors at n = 4000: 0.0047 for the 10 % class.
+    assert abs(shares[1] - 0.10) < 0.02 and shares[2] < 0.005
+    balanced = sample_pixels(labels, 4000, 3, image_rng(0, "img"))
+    np.testing.assert_array_equal(balanced, balanced_sample(labels, 4000, 3, image_rng(0, "img")))
+    # More samples than pixels: every pixel once.
+    assert len(sample_pixels(labels[:10, :10], 500, 3, image_rng(0, "img"), balance="uniform")) == 100
+
+
+def test_unknown_balance_is_refused(rng):
+    with pytest.raises(ValueError, match="sampling.balance must be one of"):
+        sample_pixels(np.zeros((3, 3), np.uint8), 4, 2, rng, balance="pose")

@@ -1,4 +1,4 @@
-"""Class-balanced sampling of training pixels."""
+"""Sampling of training pixels: class-balanced (the default) or uniform over the image's pixels."""
 
 from __future__ import annotations
 
@@ -52,3 +52,33 @@ def balanced_sample(labels: np.ndarray, n_samples: int, n_classes: int, rng: np.
     ]
     index = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
     return np.stack(np.unravel_index(index, labels.shape), axis=1).astype(np.int32)
+
+
+#: How an experiment's training pixels are drawn (``sampling.balance``); the first is the default.
+BALANCES = ("classes", "uniform")
+
+
+def uniform_sample(labels: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Pick up to ``n_samples`` pixels uniformly at random (the image's own class frequencies); ``(N, 2)``, sorted."""
+    size = labels.size
+    index = np.sort(rng.choice(size, size=min(int(n_samples), size), replace=False))
+    return np.stack(np.unravel_index(index, labels.shape), axis=1).astype(np.int32)
+
+
+def sample_pixels(labels: np.ndarray, n_samples: int, n_classes: int, rng: np.random.Generator,
+                  balance: str | None = None) -> np.ndarray:
+    """Training pixels of one image, drawn as ``balance`` says (:data:`BALANCES`); ``(N, 2)`` (row, col), sorted.
+
+    Class-balanced sampling sees the small classes (eyes, mouth) as often as
+    the large ones; the prior correction undoes the balance at decision time.
+    Uniform sampling keeps each image's class frequencies (ICME 2017's pose
+    models), and the prior correction then has nothing to undo.
+    """
+    balance = balance or BALANCES[0]
+    if balance == "classes":
+        return balanced_sample(labels, n_samples, n_classes, rng)
+    if balance == "uniform":
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"samples_per_image must be a positive integer, got {n_samples!r}")
+        return uniform_sample(labels, n_samples, rng)
+    raise ValueError(f"sampling.balance must be one of {BALANCES}, got {balance!r}")

@@ -13,7 +13,7 @@ from faceseg.datasets import get_dataset, read_labels
 from faceseg.framing import Canvas, ImageFraming, face_frame_of
 from faceseg.io import InputError, NoFaceError, image_shape, read_image, read_image_reduced
 from faceseg.logutil import ShardTimer
-from faceseg.sampling import balanced_sample, image_rng
+from faceseg.sampling import image_rng, sample_pixels
 from faceseg.steps.landmarks import landmarks_if_needed
 from faceseg.store import merge_stores, sample_shard_writer, write_sample_store
 
@@ -33,7 +33,7 @@ def sample_training_image(
     split: str | None = None,
     framing: dict | None = None,
 ):
-    """Class-balanced sampled pixels of a training image and their features: ``(X, y, coords, attrs)``.
+    """Sampled pixels (``sampling.balance``) of a training image and their features: ``(X, y, coords, attrs)``.
 
     ``framing``: the ``framing`` settings (:class:`~faceseg.framing.ImageFraming`;
     None: the image as it is). The pixels are sampled from the image's own
@@ -91,7 +91,7 @@ def sample_training_image(
         # Sampled on the canvas, each pixel labelled as the image pixel nearest it: the features'
         # pixels, and a sampling cost that does not grow with the image.
         canvas_labels = view_canvas.labels(view_labels)
-        canvas_coords = balanced_sample(canvas_labels, quota, spec.n_classes, rng)
+        canvas_coords = sample_pixels(canvas_labels, quota, spec.n_classes, rng, sampling.get("balance"))
         X = features.compute_features(picture, config, coords=canvas_coords,
                                       landmarks=view_canvas.points(view_landmarks) if uses_points else None,
                                       atlas=atlas, location_map=view_canvas.location_map())
