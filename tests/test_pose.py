@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 from workflow_run import snakemake, write_config
 
 from faceseg import pose as headpose
@@ -158,7 +159,7 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     """End to end: per-pose models, out-of-fold evidence, the classifier, the baseline and the table."""
     write_config(tmp_path, fasseg_root=str(two_pose_root), fasseg_version="V3", v3_holdout_persons=None,
                  run_experiments=["grey-loc"], max_images={"train": None, "test": None},
-                 pose={"experiment": "grey-loc", "models": ["rf"]})
+                 pose={"experiments": ["grey-loc"], "models": ["rf"], "stride": 8})
     snakemake(tmp_path)
     reports = tmp_path / "results/reports/fasseg-V3"
     with open(reports / "pose_images.csv") as fh:
@@ -181,6 +182,28 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert (reports / "pose_confusion.png").stat().st_size > 0
     text = (reports / "pose.md").read_text()
     assert "ICME 2017" in text and "the test split" in text
+    # Each row says who trained it and who was scored.
+    assert table["grey-loc / rf: pixel vote"]["protocol"] == "trained on persons 1, 2, scored on persons 3"
+    assert table["published: pixel-based (ICME 2017)"]["protocol"] == "trained on persons 1-7, tested on persons 8-15"
+    # The cross-validation by person: every pose model's maps stored once (at pose.stride) and read back.
+    evidence = headpose.PoseEvidence.load([tmp_path / f"results/pose/fasseg-V3/grey-loc/rf/train/person0{p}.npz"
+                                           for p in (1, 2)])
+    assert len(evidence.maps) == 8 and all(i in evidence.appearance for i in evidence.maps)
+    some = next(iter(evidence.maps))
+    shape = Image.open(two_pose_root / "V3" / "Train_RGB" / f"{some}.png").size[::-1]
+    assert evidence.maps[some].shape == (2, -(-shape[0] // 8), -(-shape[1] // 8), 6)
+    with open(reports / "pose_cv.csv") as fh:
+        cv = list(csv.DictReader(fh))
+    vote = {r["fold"]: r for r in cv if r["method"] == "grey-loc / rf: pixel vote"}
+    assert set(vote) == {"person01", "person02", "pooled"} and vote["pooled"]["n_images"] == "8"
+    for fold in ("person01", "person02"):
+        held = [i for i in evidence.maps if fasseg_person(i) == int(fold[-2:])]
+        right = np.mean([evidence.vote(i) == fasseg_pose(i) for i in held])
+        assert vote[fold]["n_images"] == "4" and float(vote[fold]["accuracy"]) == pytest.approx(right)
+    candidates = {r["method"].split(", ", 1)[1] for r in cv if "pose classifier" in r["method"]}
+    assert candidates == set(headpose.DESCRIPTORS)
+    cv_text = (reports / "pose_cv.md").read_text()
+    assert "(chosen" in cv_text and "landmarks: solvePnP yaw" in cv_text
     # The segmentation scores only the labelled photos; the pose table scores all four.
     metrics = json.loads((reports / "grey-loc/rf/metrics.json").read_text())
     assert metrics["n_images"] == 2
@@ -195,8 +218,10 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
 
 
 @pytest.mark.parametrize("pose, message", [
-    ({"experiment": "nope", "models": ["rf"]}, "pose.experiment names unknown experiment 'nope'"),
-    ({"experiment": "icip2015", "models": ["hgb"]}, "pose.models: 'hgb' is not a model experiment 'icip2015' trains"),
+    ({"experiments": ["nope"], "models": ["rf"], "stride": 4}, "pose.experiments names unknown experiment 'nope'"),
+    ({"experiments": ["icip2015"], "models": ["hgb"], "stride": 4},
+     "pose.models: 'hgb' is not a model experiment 'icip2015' trains"),
+    ({"experiments": ["icip2015"], "models": ["rf"], "stride": 3}, "pose.stride: 3 does not divide"),
 ])
 def test_pose_configuration_errors_name_the_key(pose, message):
     from faceseg.config import ConfigError, load_config

@@ -224,7 +224,7 @@ def test_v3_person_split_writes_the_per_pose_table(tmp_path, fasseg_root):
 
     write_config(tmp_path, fasseg_root=str(fasseg_root), fasseg_version="V3", v3_holdout_persons=[7],
                  max_images={"train": 4, "test": 3}, run_experiments=["grey-loc"],
-                 pose={"experiment": "grey-loc", "models": ["rf"]})
+                 pose={"experiments": ["grey-loc"], "models": ["rf"], "stride": 4})
     snakemake(tmp_path)
     reports = tmp_path / "results/reports/fasseg-V3"
     with open(reports / "per_pose.csv") as fh:

@@ -62,9 +62,9 @@ def resolve_config(config: dict) -> dict:
     """
     _check_schema(config)
     seg = config["segmentation"]
-    if seg["tile_size"] % seg["stride"]:
-        raise ConfigError(f"segmentation.stride: {seg['stride']} does not divide segmentation.tile_size "
-                          f"{seg['tile_size']}")
+    for key, stride in (("segmentation.stride", seg["stride"]), ("pose.stride", config["pose"]["stride"])):
+        if seg["tile_size"] % stride:
+            raise ConfigError(f"{key}: {stride} does not divide segmentation.tile_size {seg['tile_size']}")
     given = config.get("models") or {}
     config["models"] = {name: {**kind.defaults(), **copy.deepcopy(given.get(name) or {})}
                         for name, kind in MODEL_KINDS.items()}
@@ -220,15 +220,18 @@ def holdout_persons(config: dict) -> list[int] | None:
 def pose_runs(config: dict) -> list[tuple[str, str]]:
     """The (experiment, model) pairs whose per-pose models estimate head pose (``pose``; FASSEG V3 runs)."""
     pose = config["pose"]
-    name = pose["experiment"]
-    if name not in config["experiments"]:
-        raise ConfigError(f"pose.experiment names unknown experiment {name!r}; "
-                          f"defined: {sorted(config['experiments'])}")
-    trained = experiment_models(config, name)
-    for model in pose["models"]:
-        if model not in trained:
-            raise ConfigError(f"pose.models: {model!r} is not a model experiment {name!r} trains ({sorted(trained)})")
-    return [(name, model) for model in pose["models"]]
+    out = []
+    for name in pose["experiments"]:
+        if name not in config["experiments"]:
+            raise ConfigError(f"pose.experiments names unknown experiment {name!r}; "
+                              f"defined: {sorted(config['experiments'])}")
+        trained = experiment_models(config, name)
+        for model in pose["models"]:
+            if model not in trained:
+                raise ConfigError(f"pose.models: {model!r} is not a model experiment {name!r} trains "
+                                  f"({sorted(trained)})")
+            out.append((name, model))
+    return out
 
 
 def split_note(config: dict) -> str:

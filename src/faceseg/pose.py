@@ -39,8 +39,12 @@ PUBLISHED_POSE = (
     {"method": "superpixel-based (ICME 2017)", "mae_deg": 5.69, "accuracy": 0.673},
 )
 
+#: What a pose descriptor can be made of (joined by "+"): the vote counts, the winner map's profiles and
+#: grid, the dlib landmark geometry (:func:`landmark_geometry`) and the head box's appearance (:func:`head_appearance`).
+DESCRIPTOR_PARTS = ("vote", "maps", "geometry", "appearance")
 #: Descriptors the pose classifier chooses from by cross-validation.
-DESCRIPTORS = ("vote", "maps", "vote+maps")
+DESCRIPTORS = ("vote", "maps", "vote+maps", "vote+maps+geometry", "vote+maps+appearance",
+               "vote+maps+geometry+appearance")
 
 #: Columns and rows of the winner map's profiles, and the side of its pooled grid.
 PROFILE_BINS = 16
@@ -74,13 +78,23 @@ def vote_counts(grids: np.ndarray, class_names, voting=VOTING_CLASSES) -> np.nda
     return np.bincount(best[keep], minlength=n_poses)
 
 
-def _head_box(prob: np.ndarray) -> np.ndarray:
-    """The map inside the box of its non-background pixels (2nd-98th percentiles; background is class 0)."""
+def head_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)``, inclusive: the box of a map's non-background pixels (2nd-98th percentiles;
+    background is class 0); None when fewer than 4 pixels are not background."""
     rows, cols = np.nonzero(prob[..., 0] < 0.5)
     if len(rows) < 4:
-        return prob
+        return None
     r0, r1 = np.percentile(rows, [2, 98]).astype(int)
     c0, c1 = np.percentile(cols, [2, 98]).astype(int)
+    return int(r0), int(r1), int(c0), int(c1)
+
+
+def _head_box(prob: np.ndarray) -> np.ndarray:
+    """The map inside its head box (all of it when it has none)."""
+    box = head_box(prob)
+    if box is None:
+        return prob
+    r0, r1, c0, c1 = box
     return prob[r0 : r1 + 1, c0 : c1 + 1]
 
 
@@ -103,23 +117,40 @@ def map_descriptor(prob: np.ndarray) -> np.ndarray:
     return np.concatenate([columns.ravel(), rows.ravel(), grid.ravel()])
 
 
-def descriptor(kind: str, counts: np.ndarray, winner: np.ndarray, mirrored: bool = False) -> np.ndarray:
+def descriptor_parts(kind: str) -> list[str]:
+    parts = kind.split("+")
+    if not parts or any(p not in DESCRIPTOR_PARTS for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"unknown pose descriptor {kind!r}: parts joined by '+' from {DESCRIPTOR_PARTS}")
+    return parts
+
+
+def descriptor(kind: str, counts: np.ndarray, winner: np.ndarray, mirrored: bool = False,
+               geometry: np.ndarray | None = None, appearance: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> np.ndarray:
     """The pose classifier's input for one photo; ``mirrored``: that of its mirror image.
 
     Mirroring flips the map left to right and reverses the vote counts (the
-    poses are ordered from -90 to +90, and a mirror negates the yaw).
+    poses are ordered from -90 to +90, and a mirror negates the yaw); it
+    negates the landmark geometry, and takes the appearance of the flipped
+    head box (``appearance``: the photo's and its mirror's).
     """
-    if kind not in DESCRIPTORS:
-        raise ValueError(f"unknown pose descriptor {kind!r}; choose one of {DESCRIPTORS}")
+    parts = descriptor_parts(kind)
     counts = np.asarray(counts, np.float64)
     if mirrored:
         counts, winner = counts[::-1], winner[:, ::-1]
-    parts = []
-    if "vote" in kind:
-        parts.append(counts / max(counts.sum(), 1.0))
-    if "maps" in kind:
-        parts.append(map_descriptor(winner))
-    return np.concatenate(parts)
+    out = []
+    if "vote" in parts:
+        out.append(counts / max(counts.sum(), 1.0))
+    if "maps" in parts:
+        out.append(map_descriptor(winner))
+    if "geometry" in parts:
+        g = np.full(len(GEOMETRY), np.nan) if geometry is None else np.asarray(geometry, np.float64)
+        out.append(-g if mirrored else g)
+    if "appearance" in parts:
+        if appearance is None:
+            raise ValueError("the appearance descriptor needs each photo's head-box appearance in the evidence")
+        out.append(np.asarray(appearance[1 if mirrored else 0], np.float64))
+    return np.concatenate(out)
 
 
 def _mirror_pose(pose: str, poses: list[str]) -> str:
@@ -136,24 +167,68 @@ def symmetric(poses) -> bool:
 
 @dataclass
 class PoseEvidence:
-    """What the per-pose models said of a set of photos: vote counts and winner maps, by image id."""
+    """What the per-pose models said of a set of photos, by image id, and what else describes each photo.
+
+    ``maps``: every pose model's class probabilities, ``(poses, h, w, classes)``
+    float16, stored once so that every vote and descriptor is read from them
+    without classifying again; ``counts`` and ``winners`` are derived from them.
+    ``geometry``: :func:`landmark_geometry` (NaN without a face); ``appearance``:
+    :func:`head_appearance` of the photo and of its mirror.
+    """
 
     poses: list[str]
+    class_names: list[str] = field(default_factory=list)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
     winners: dict[str, np.ndarray] = field(default_factory=dict)
+    geometry: dict[str, np.ndarray] = field(default_factory=dict)
+    appearance: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
-    def add(self, image_id: str, grids: np.ndarray, class_names) -> None:
-        self.counts[image_id] = vote_counts(grids, class_names)
+    def add(self, image_id: str, grids: np.ndarray, class_names, geometry: np.ndarray | None = None,
+            appearance: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        if self.class_names and list(class_names) != self.class_names:
+            raise ValueError(f"{image_id}: classes {list(class_names)} differ from {self.class_names}")
+        self.class_names = list(class_names)
+        self.maps[image_id] = np.asarray(grids).astype(np.float16)
+        self._derive(image_id)
+        if geometry is not None:
+            self.geometry[image_id] = np.asarray(geometry, np.float64)
+        if appearance is not None:
+            self.appearance[image_id] = (np.asarray(appearance[0], np.float32), np.asarray(appearance[1], np.float32))
+
+    def _derive(self, image_id: str) -> None:
+        grids = self.maps[image_id].astype(np.float32)
+        self.counts[image_id] = vote_counts(grids, self.class_names)
         self.winners[image_id] = winner_map(grids).astype(np.float16)
+
+    def subsampled(self, step: int) -> PoseEvidence:
+        """The evidence at ``step`` times the stride: every ``step``-th map pixel of every ``step``-th row."""
+        out = PoseEvidence(self.poses, self.class_names, geometry=dict(self.geometry),
+                           appearance=dict(self.appearance))
+        for image_id, grids in self.maps.items():
+            out.maps[image_id] = grids[:, ::step, ::step]
+            out._derive(image_id)
+        return out
+
+    def descriptors(self) -> list[str]:
+        """The candidate descriptors this evidence can feed (appearance only where every photo has it)."""
+        have_appearance = bool(self.maps) and all(i in self.appearance for i in self.maps)
+        return [k for k in DESCRIPTORS if have_appearance or "appearance" not in k]
 
     def save(self, path) -> None:
         from faceseg.io import atomic_output
 
-        ids = list(self.counts)
+        ids = list(self.maps)
+        arrays = {"poses": np.array(self.poses), "class_names": np.array(self.class_names),
+                  "image_ids": np.array(ids, dtype=str),
+                  "geometry": np.array([self.geometry.get(i, np.full(len(GEOMETRY), np.nan)) for i in ids]
+                                       ).reshape(len(ids), len(GEOMETRY))}
+        for k, i in enumerate(ids):
+            arrays[f"maps_{k}"] = self.maps[i]
+            if i in self.appearance:
+                arrays[f"appearance_{k}"] = np.stack(self.appearance[i])
         with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, poses=np.array(self.poses), image_ids=np.array(ids, dtype=str),
-                                counts=np.array([self.counts[i] for i in ids]).reshape(len(ids), len(self.poses)),
-                                **{f"winner_{k}": self.winners[i] for k, i in enumerate(ids)})
+            np.savez_compressed(fh, **arrays)
 
     @classmethod
     def load(cls, paths) -> PoseEvidence:
@@ -161,16 +236,20 @@ class PoseEvidence:
         out = None
         for path in paths:
             with np.load(path) as data:
-                part = cls([str(p) for p in data["poses"]])
-                for k, image_id in enumerate(data["image_ids"]):
-                    part.counts[str(image_id)] = data["counts"][k]
-                    part.winners[str(image_id)] = data[f"winner_{k}"]
+                part = cls([str(p) for p in data["poses"]], [str(c) for c in data["class_names"]])
+                for k, image_id in enumerate(str(i) for i in data["image_ids"]):
+                    part.maps[image_id] = data[f"maps_{k}"]
+                    part._derive(image_id)
+                    part.geometry[image_id] = data["geometry"][k]
+                    if f"appearance_{k}" in data:
+                        part.appearance[image_id] = tuple(data[f"appearance_{k}"])
             if out is None:
                 out = part
-            elif part.poses != out.poses:
+                continue
+            if part.poses != out.poses:
                 raise ValueError(f"{path}: poses {part.poses} differ from {out.poses}")
-            out.counts.update(part.counts)
-            out.winners.update(part.winners)
+            for name in ("maps", "counts", "winners", "geometry", "appearance"):
+                getattr(out, name).update(getattr(part, name))
         if out is None:
             raise ValueError("no pose evidence files given")
         return out
@@ -180,7 +259,8 @@ class PoseEvidence:
         return self.poses[int(np.argmax(self.counts[image_id]))]
 
     def features(self, kind: str, image_id: str, mirrored: bool = False) -> np.ndarray:
-        return descriptor(kind, self.counts[image_id], self.winners[image_id].astype(np.float32), mirrored)
+        return descriptor(kind, self.counts[image_id], self.winners[image_id].astype(np.float32), mirrored,
+                          self.geometry.get(image_id), self.appearance.get(image_id))
 
 
 class PoseClassifier:
@@ -190,6 +270,7 @@ class PoseClassifier:
         self.kind, self.poses, self.n_estimators, self.seed = kind, list(poses), n_estimators, seed
         self.mirrors = symmetric(self.poses)
         self.cv: dict = {}
+        self.cv_predictions: dict[str, dict[str, str]] = {}
 
     def fit(self, evidence: PoseEvidence, image_ids, truth: list[str], threads: int = 1) -> PoseClassifier:
         from sklearn.ensemble import RandomForestClassifier
@@ -217,18 +298,21 @@ class PoseClassifier:
         return [self.poses[k] for k in self.probabilities(evidence, image_ids).argmax(axis=1)]
 
 
-def choose_classifier(evidence: PoseEvidence, image_ids, truth, persons, kinds=DESCRIPTORS,
+def choose_classifier(evidence: PoseEvidence, image_ids, truth, persons, kinds=None,
                       threads: int = 1) -> PoseClassifier:
     """The descriptor with the best leave-one-person-out accuracy (then MAE), refitted on every photo.
 
     ``evidence`` must be out-of-fold: each photo's maps come from pose models
-    that did not see its person. The returned classifier's ``cv`` holds every
-    candidate's cross-validated scores.
+    that did not see its person. ``kinds``: the candidates (default: every
+    descriptor the evidence can feed). The returned classifier's ``cv`` holds every
+    candidate's cross-validated scores, and ``cv_predictions`` its estimate of
+    each photo by the classifier that did not see that photo's person.
     """
+    kinds = list(kinds or evidence.descriptors())
     image_ids, truth, persons = list(image_ids), list(truth), np.asarray(persons)
     if len(set(persons.tolist())) < 2:
         raise ValueError("choosing a pose classifier needs training photos of at least two persons")
-    cv = {}
+    cv, predictions = {}, {}
     for kind in kinds:
         predicted = [None] * len(image_ids)
         for person in sorted(set(persons.tolist())):
@@ -239,9 +323,11 @@ def choose_classifier(evidence: PoseEvidence, image_ids, truth, persons, kinds=D
             for k, pose in zip(held, clf.predict(evidence, [image_ids[k] for k in held])):
                 predicted[k] = pose
         cv[kind] = pose_scores(truth, predicted, evidence.poses)
+        predictions[kind] = dict(zip(image_ids, predicted))
     best = max(kinds, key=lambda k: (cv[k]["accuracy"], -cv[k]["mae_deg"]))
     chosen = PoseClassifier(best, evidence.poses).fit(evidence, image_ids, truth, threads)
     chosen.cv = {k: {"accuracy": s["accuracy"], "mae_deg": s["mae_deg"]} for k, s in cv.items()}
+    chosen.cv_predictions = predictions
     return chosen
 
 
@@ -306,6 +392,48 @@ def landmark_yaw(points: np.ndarray, image_shape) -> float:
     # Rotation about the vertical axis: the angle of the model's forward axis in the x-z plane.
     forward = rotation[:, 2]
     return math.degrees(math.atan2(forward[0], forward[2]))
+
+
+#: The landmark geometry of a photo (:func:`landmark_geometry`); each changes sign in a mirror image.
+GEOMETRY = ("solvepnp_yaw_deg", "nose_offset", "eye_width_log_ratio")
+
+
+def landmark_geometry(points: np.ndarray | None, image_shape) -> np.ndarray:
+    """What dlib's 68 points say of the yaw, NaN where no face was found (:data:`GEOMETRY`).
+
+    The solvePnP yaw (:func:`landmark_yaw`); the nose tip's offset from the
+    middle of the jaw's two ends, over their distance; the log ratio of the
+    widths of the eyes on the image's left and right. A turned head moves the
+    nose towards one jaw end and narrows the farther eye.
+    """
+    if points is None:
+        return np.full(len(GEOMETRY), np.nan)
+    p = np.asarray(points, np.float64)
+    jaw = p[16, 0] - p[0, 0]
+    nose = (p[30, 0] - (p[0, 0] + p[16, 0]) / 2) / jaw if abs(jaw) > 1e-6 else np.nan
+    left, right = np.hypot(*(p[39] - p[36])), np.hypot(*(p[45] - p[42]))
+    ratio = math.log(left / right) if left > 1e-6 and right > 1e-6 else np.nan
+    return np.array([landmark_yaw(p, image_shape), nose, ratio])
+
+
+#: The head box is resized to this side before its HOG (16 px cells, 2 x 2-cell blocks: 324 values).
+APPEARANCE_SIDE = 64
+
+
+def head_appearance(grey: np.ndarray, box: tuple[int, int, int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """HOG of the head box of a grey picture (the whole picture without one), and of its mirror image."""
+    import cv2
+    from skimage.feature import hog
+
+    if box is not None:
+        r0, r1, c0, c1 = box
+        grey = grey[r0 : r1 + 1, c0 : c1 + 1]
+    patch = cv2.resize(np.asarray(grey, np.float32), (APPEARANCE_SIDE, APPEARANCE_SIDE), interpolation=cv2.INTER_AREA)
+
+    def describe(x):
+        return hog(x, orientations=9, pixels_per_cell=(16, 16), cells_per_block=(2, 2), feature_vector=True)
+
+    return describe(patch).astype(np.float32), describe(patch[:, ::-1]).astype(np.float32)
 
 
 @dataclass

@@ -277,25 +277,31 @@ def pose_training_images(fold):
     return images_by_pose(records(config["train_split"]), persons)
 
 
+def _pose_part_shards(split, part):
+    """The shards holding a part's photos: the part itself, or every shard for a training person."""
+    return [part] if part.startswith("shard") else shards(split)
+
+
 def pose_part_images(split, part, experiment_name):
-    """{image_id, image, labels, landmarks} of an evaluation shard, or of one training person's photos."""
+    """{image_id, image, labels, landmarks, detected} of an evaluation shard, or of one training person's photos.
+
+    ``detected``: dlib's 68-point file, for the pose classifier's landmark geometry.
+    """
     from faceseg.datasets import fasseg_person
 
-    if part.startswith("shard"):
-        return shard_images(split, part, experiment_name)
-    person = int(part.removeprefix("person"))
+    person = None if part.startswith("shard") else int(part.removeprefix("person"))
     return [
-        i
-        for shard in shards(split)
+        {**i, "detected": paths.landmark_file(DATASET, split, shard, i["image_id"])}
+        for shard in _pose_part_shards(split, part)
         for i in shard_images(split, shard, experiment_name)
-        if fasseg_person(i["image_id"]) == person
+        if person is None or fasseg_person(i["image_id"]) == person
     ]
 
 
 def pose_part_landmarks(split, part, experiment_name):
-    if part.startswith("shard"):
-        return landmark_inputs(split, part, experiment_name)
-    return sorted({f for shard in shards(split) for f in landmark_inputs(split, shard, experiment_name)})
+    """The landmark inputs of a part's photos: the experiment's, and dlib's for the landmark geometry."""
+    found = {f for shard in _pose_part_shards(split, part) for f in landmark_inputs(split, shard, experiment_name)}
+    return sorted(found | {landmark_dir(split, shard) for shard in _pose_part_shards(split, part)})
 
 
 def pose_eval_evidence(dataset):
@@ -303,6 +309,18 @@ def pose_eval_evidence(dataset):
     split = config["eval_split"]
     return {
         f"{e} / {m}": [paths.pose_evidence(dataset, e, m, split, shard) for shard in shards(split)]
+        for e, m in POSE_RUNS
+    }
+
+
+def pose_cv_runs(dataset):
+    """{"experiment / model": (the training persons' out-of-fold evidence files, the pose classifier file)}."""
+    split = config["train_split"]
+    return {
+        f"{e} / {m}": (
+            [paths.pose_evidence(dataset, e, m, split, f"person{p:02d}") for p in training_persons()],
+            paths.pose_classifier_file(dataset, e, m),
+        )
         for e, m in POSE_RUNS
     }
 
@@ -329,7 +347,7 @@ def all_summaries():
         out += [paths.dataset_report(f"per_pose.{ext}", DATASET) for ext in ("md", "csv")]
         out += [
             paths.dataset_report(name, DATASET)
-            for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png")
+            for name in ("pose.md", "pose.csv", "pose_images.csv", "pose_confusion.png", "pose_cv.md", "pose_cv.csv")
         ]
     return out
 

@@ -1,5 +1,6 @@
 # Head pose from segmentation (FASSEG V3; Khan et al., ICME 2017): per-pose models,
-# what they say of each photo, a pose classifier and the pose table.
+# what they say of each photo, a pose classifier, the pose table on the evaluation split
+# and the cross-validation by person on the training persons.
 # Folds: "all" trains on every training person; "without-personNN" leaves person NN
 # out, so the classifier learns from maps of photos whose person the models never saw.
 
@@ -50,7 +51,7 @@ rule estimate_pose:
         images=lambda wc: pose_part_images(wc.split, wc.part, wc.experiment),
         n_landmarks=lambda wc: n_landmarks(wc.experiment),
         tile_size=config["segmentation"]["tile_size"],
-        stride=config["segmentation"]["stride"],
+        stride=config["pose"]["stride"],
     script:
         "../scripts/estimate_pose.py"
 
@@ -117,5 +118,34 @@ rule pose_report:
         eval_images=lambda wc: baseline_images(config["eval_split"]),
         train_images=lambda wc: baseline_images(config["train_split"]),
         split_note=_config.split_note(config),
+        train_persons=lambda wc: training_persons(),
     script:
         "../scripts/pose_report.py"
+
+
+rule pose_cv:
+    # Cross-validation by person on the training persons only: runs without an evaluation split.
+    input:
+        evidence=lambda wc: [f for files, _ in pose_cv_runs(wc.dataset).values() for f in files],
+        classifiers=lambda wc: [c for _, c in pose_cv_runs(wc.dataset).values()],
+    output:
+        md=report(
+            paths.dataset_report("pose_cv.md"),
+            caption="../report/pose.rst",
+            category="{dataset} / head pose",
+            labels={"figure": "pose cross-validation (Markdown)"},
+        ),
+        csv=paths.dataset_report("pose_cv.csv"),
+    log:
+        "logs/pose_cv/{dataset}.log",
+    benchmark:
+        "benchmarks/pose_cv/{dataset}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        provenance=provenance("pose_cv"),
+        runs=lambda wc: pose_cv_runs(wc.dataset),
+        stride=config["pose"]["stride"],
+    script:
+        "../scripts/pose_cv.py"

@@ -6,4 +6,5 @@ with rule_log(snakemake.log[0]):
                                       snakemake.params.eval_images, snakemake.params.train_images)
     write_pose_report(estimates, notes, snakemake.output.md, snakemake.output.csv, snakemake.output.images,
                       snakemake.output.confusion, dataset_tag=snakemake.wildcards.dataset,
-                      split_note=snakemake.params.split_note)
+                      split_note=snakemake.params.split_note,
+                      train_persons=snakemake.params.train_persons)

@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+import cv2
 import joblib
 import numpy as np
 
@@ -22,6 +23,9 @@ from faceseg.segment import model_canvas, predict_proba_grids
 from faceseg.steps.landmarks import landmarks_if_needed
 from faceseg.store import merge_stores, open_store
 from faceseg.summary import KHAN_2017
+
+#: The published rows' protocol (ICME 2017): the persons that trained, and those tested (the V3 Test part).
+PUBLISHED_POSE_PROTOCOL = ("1-7", "8-15")
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,11 @@ def estimate_pose_shard(model_dir, images: list[dict], out_file, n_landmarks: in
                         tile_size: int = 256, stride: int = 4, threads: int = 1) -> dict:
     """Every pose model's class probabilities of each image, reduced to the pose evidence, into ``out_file``.
 
-    ``images``: one ``{"image_id", "image", "landmarks"}`` per image. The
-    features are computed once per image and classified by every pose model.
+    ``images``: one ``{"image_id", "image", "landmarks", "detected"}`` per image
+    (``detected``: dlib's 68 points, for the landmark geometry). The
+    features are computed once per image and classified by every pose model;
+    every model's maps are kept (:class:`faceseg.pose.PoseEvidence`), with the
+    photo's landmark geometry and head-box appearance.
     An image that cannot be read or, for features with landmarks, has no face
     gets no evidence (the report counts it as not estimated) and the others go on.
     """
@@ -83,12 +90,29 @@ def estimate_pose_shard(model_dir, images: list[dict], out_file, n_landmarks: in
             # The pixels are counted on the models' canvas: the image in their training framing.
             canvas = model_canvas(models[0], image.shape, landmarks)
             points = canvas.points(landmarks) if needs_landmarks(models[0].feature_config) else None
-            grids = predict_proba_grids(models, canvas.picture(image), points, tile_size, threads, apply_prior=False,
+            picture = canvas.picture(image)
+            grids = predict_proba_grids(models, picture, points, tile_size, threads, apply_prior=False,
                                         stride=stride, location_map=canvas.location_map())
-            evidence.add(item["image_id"], grids, models[0].class_names)
+            box = headpose.head_box(headpose.winner_map(grids))
+            if box is not None:  # grid cells to picture pixels
+                box = (box[0] * stride, box[1] * stride + stride - 1, box[2] * stride, box[3] * stride + stride - 1)
+            evidence.add(item["image_id"], grids, models[0].class_names,
+                         geometry=_detected_geometry(item.get("detected"), image.shape),
+                         appearance=headpose.head_appearance(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), box))
             log.info("%s: vote %s", item["image_id"], evidence.vote(item["image_id"]))
     evidence.save(out_file)
     return timer.report()
+
+
+def _detected_geometry(landmark_file, image_shape) -> np.ndarray:
+    """:func:`faceseg.pose.landmark_geometry` of a photo's detected 68 points (NaN: no face, or no file)."""
+    if landmark_file is None:
+        return headpose.landmark_geometry(None, image_shape)
+    try:
+        points = read_landmarks(landmark_file, image_shape=image_shape, n_points=68)
+    except NoFaceError:
+        points = None
+    return headpose.landmark_geometry(points, image_shape)
 
 
 def train_pose_classifier(evidence_files, out_model, threads: int = 1) -> None:
@@ -158,7 +182,7 @@ def pose_estimates(eval_evidence: dict[str, list], classifiers: dict[str, str], 
 
 
 def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md, out_csv, out_images_csv,
-                      out_confusion_png, dataset_tag: str, split_note: str) -> dict[str, dict]:
+                      out_confusion_png, dataset_tag: str, split_note: str, train_persons) -> dict[str, dict]:
     """pose.md / pose.csv (each method beside the published rows), the per-image estimates and a confusion figure.
 
     The figure shows the best method by accuracy (then MAE). Returns the scores by method.
@@ -169,34 +193,38 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
     truth = [fasseg_pose(i) for i in ids]
     poses = headpose.sorted_poses(truth + [p for est in estimates.values() for p in est.values() if p is not None])
     scores = {m: headpose.pose_scores(truth, [est[i] for i in ids], poses) for m, est in estimates.items()}
+    scored = person_list(fasseg_person(i) for i in ids)
+    ours = f"trained on persons {person_list(train_persons)}, scored on persons {scored}"
+    published = "trained on persons {}, tested on persons {}".format(*PUBLISHED_POSE_PROTOCOL)
     lines = [f"# {dataset_tag}: head pose", "",
              f"Yaw of each evaluation photo ({len(ids)} photos, {split_note}), estimated from its segmentation by "
              "per-pose models (Khan, Mauro, Migliorati, Leonardi, ICME 2017) and by a landmark-only baseline. "
              "MAE: mean absolute error in degrees; accuracy: the exact pose (15-degree steps). A photo without an "
-             "estimate counts as 0 degrees.", "",
-             "| method | photos | MAE (deg) | accuracy |", "| --- | ---: | ---: | ---: |"]
+             "estimate counts as 0 degrees. Protocol: the persons (Pointing'04 numbers) whose photos trained the "
+             "method, and those scored. Cross-validation by person on the training persons: pose_cv.md.", "",
+             "| method | protocol | photos | MAE (deg) | accuracy |", "| --- | --- | ---: | ---: | ---: |"]
     for method, s in scores.items():
-        lines.append(f"| {method} | {s['n_images']} | {s['mae_deg']:.2f} | {s['accuracy']:.3f} |")
+        lines.append(f"| {method} | {ours} | {s['n_images']} | {s['mae_deg']:.2f} | {s['accuracy']:.3f} |")
     for row in headpose.PUBLISHED_POSE:
-        lines.append(f"| published: {row['method']} | | {row['mae_deg']:.2f} | {row['accuracy']:.3f} |")
-    lines += ["", f"Published: {KHAN_2017}, Table 2, on the V3 test part (persons 8-15, trained on persons 1-7).",
+        lines.append(f"| published: {row['method']} | {published} | | {row['mae_deg']:.2f} | {row['accuracy']:.3f} |")
+    lines += ["", f"Published: {KHAN_2017}, Table 2, on the V3 test part.",
               "", "## Accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
     for method, s in scores.items():
         lines.append(f"| {method} | " + " | ".join(
             "" if s["per_pose_accuracy"][p] is None else f"{s['per_pose_accuracy'][p]:.2f}" for p in poses) + " |")
     lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
-    columns = ["method", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
+    columns = ["method", "protocol", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, columns)
         writer.writeheader()
         for method, s in scores.items():
-            writer.writerow({"method": method, "n_images": s["n_images"], "mae_deg": s["mae_deg"],
+            writer.writerow({"method": method, "protocol": ours, "n_images": s["n_images"], "mae_deg": s["mae_deg"],
                              "accuracy": s["accuracy"],
                              **{f"accuracy_{p}": "" if v is None else v for p, v in s["per_pose_accuracy"].items()}})
         for row in headpose.PUBLISHED_POSE:
-            writer.writerow({"method": f"published: {row['method']}", "mae_deg": row["mae_deg"],
-                             "accuracy": row["accuracy"]})
+            writer.writerow({"method": f"published: {row['method']}", "protocol": published,
+                             "mae_deg": row["mae_deg"], "accuracy": row["accuracy"]})
     with atomic_output(out_images_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image_id", "pose", *estimates])
@@ -207,4 +235,103 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
                       f"{dataset_tag}: head pose, {best}", what="pose", counted="photos")
     with atomic_output(out_md) as tmp:
         Path(tmp).write_text("\n".join(lines) + f"\n\nThe confusion figure shows {best}.\n")
+    return scores
+
+
+def person_list(persons) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3, 5"``."""
+    persons = sorted(set(int(p) for p in persons))
+    runs: list[list[int]] = []
+    for p in persons:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def pose_cv_estimates(runs: dict[str, tuple[list, str]]) -> tuple[dict[str, dict], dict[str, str]]:
+    """``({method: {image id: pose or None}}, {method: note})``: cross-validation by person on the training photos.
+
+    ``runs``: ``{"experiment / model": (the training persons' evidence files,
+    its pose classifier file)}``. Each photo's evidence is out of fold (pose
+    models that never saw its person); the vote reads it as it is, each
+    candidate classifier by the forest trained on the other persons' photos
+    (``cv_predictions``), and the landmark baseline by a line fitted on the
+    other persons' photos.
+    """
+    estimates, notes = {}, {}
+    for n, (run, (files, classifier_file)) in enumerate(runs.items()):
+        evidence = headpose.PoseEvidence.load(files)
+        ids = list(evidence.maps)
+        if n == 0:  # the landmarks are the same whatever the run
+            yaws = {i: float(evidence.geometry[i][0]) for i in ids}
+            persons = {i: fasseg_person(i) for i in ids}
+            name = "landmarks: solvePnP yaw"
+            estimates[name] = {}
+            for person in sorted(set(persons.values())):
+                inside = [i for i in ids if persons[i] != person]
+                calibration = headpose.YawCalibration.fit([yaws[i] for i in inside],
+                                                          [headpose.pose_degrees(fasseg_pose(i)) for i in inside])
+                estimates[name].update({i: calibration.pose(yaws[i], evidence.poses) for i in ids
+                                        if persons[i] == person})
+            notes[name] = "the least-squares line from solvePnP's yaw to the pose, fitted on the other persons"
+        estimates[f"{run}: pixel vote"] = {i: evidence.vote(i) for i in ids}
+        notes[f"{run}: pixel vote"] = "the paper's vote on the out-of-fold maps"
+        clf = joblib.load(classifier_file)
+        for kind, predicted in clf.cv_predictions.items():
+            method = f"{run}: pose classifier, {kind}"
+            estimates[method] = {i: predicted.get(i) for i in ids}
+            notes[method] = ("forest on the out-of-fold maps of the other persons"
+                             + (" (chosen: the best CV accuracy of the candidates, so this row is optimistic by "
+                                "that choice)" if kind == clf.kind else ""))
+    return estimates, notes
+
+
+def write_pose_cv_report(estimates: dict[str, dict], notes: dict[str, str], out_md, out_csv, dataset_tag: str,
+                         stride: int) -> dict[str, dict]:
+    """pose_cv.md / .csv: each method by fold (held-out person) and pooled, with pooled accuracy by pose."""
+    ids = sorted(set().union(*(set(e) for e in estimates.values())))
+    truth = {i: fasseg_pose(i) for i in ids}
+    persons = sorted({fasseg_person(i) for i in ids})
+    poses = headpose.sorted_poses(truth.values())
+    scores = {}
+    for method, est in estimates.items():
+        scores[method] = {"pooled": headpose.pose_scores([truth[i] for i in ids], [est.get(i) for i in ids], poses)}
+        for person in persons:
+            held = [i for i in ids if fasseg_person(i) == person]
+            scores[method][person] = headpose.pose_scores([truth[i] for i in held], [est.get(i) for i in held], poses)
+    lines = [f"# {dataset_tag}: head pose, cross-validation by person", "",
+             f"Training persons {person_list(persons)} ({len(ids)} photos), one fold per person: the held-out "
+             "person's photos are segmented by per-pose models trained on the other persons' photos "
+             f"(pose.stride {stride}), and each classifier is trained on the other persons' out-of-fold maps. "
+             "Nothing here sees an evaluation photo. Accuracy / MAE (deg) by held-out person and pooled; "
+             "a photo without an estimate counts as 0 degrees.", "",
+             "| method | pooled accuracy | pooled MAE | " + " | ".join(f"person {p}" for p in persons) + " |",
+             "| --- | ---: | ---: |" + " ---: |" * len(persons)]
+    for method, s in scores.items():
+        lines.append(f"| {method} | {s['pooled']['accuracy']:.3f} | {s['pooled']['mae_deg']:.2f} | " + " | ".join(
+            f"{s[p]['accuracy']:.2f} / {s[p]['mae_deg']:.1f}" for p in persons) + " |")
+    published = ", ".join(f"{r['method']} {r['accuracy']:.3f} / {r['mae_deg']:.2f} deg"
+                          for r in headpose.PUBLISHED_POSE)
+    lines += ["", f"Published ({KHAN_2017}, Table 2; trained on persons {PUBLISHED_POSE_PROTOCOL[0]}, tested on "
+              f"persons {PUBLISHED_POSE_PROTOCOL[1]}): {published}.", "", "## Pooled accuracy by pose", "",
+              "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
+    for method, s in scores.items():
+        lines.append(f"| {method} | " + " | ".join(
+            "" if s["pooled"]["per_pose_accuracy"][p] is None else f"{s['pooled']['per_pose_accuracy'][p]:.2f}"
+            for p in poses) + " |")
+    lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
+    columns = ["method", "fold", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
+    with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        for method, by_fold in scores.items():
+            for fold, s in by_fold.items():
+                writer.writerow({"method": method, "fold": fold if fold == "pooled" else f"person{fold:02d}",
+                                 "n_images": s["n_images"], "mae_deg": s["mae_deg"], "accuracy": s["accuracy"],
+                                 **{f"accuracy_{p}": "" if v is None else v
+                                    for p, v in s["per_pose_accuracy"].items()}})
+    with atomic_output(out_md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
     return scores
