@@ -72,6 +72,62 @@ def test_evidence_round_trip(tmp_path):
         assert np.array_equal(back.winners[image_id], evidence.winners[image_id])
 
 
+def test_evidence_keeps_every_map_and_reads_coarser_strides(tmp_path):
+    evidence = headpose.PoseEvidence(POSES)
+    grids = np.random.default_rng(3).dirichlet(np.ones(6), size=(5, 9, 8)).astype(np.float32)
+    appearance = (np.arange(4, dtype=np.float32), np.arange(4, dtype=np.float32)[::-1])
+    evidence.add("a", grids, CLASSES, geometry=np.array([10.0, 0.2, np.nan]), appearance=appearance)
+    evidence.save(tmp_path / "e.npz")
+    back = headpose.PoseEvidence.load([tmp_path / "e.npz"])
+    assert np.array_equal(back.maps["a"], grids.astype(np.float16))
+    assert np.array_equal(back.geometry["a"], [10.0, 0.2, np.nan], equal_nan=True)
+    assert np.array_equal(back.appearance["a"][1], appearance[1])
+    # Twice the stride: the vote of every second map pixel of every second row.
+    coarse = back.subsampled(2)
+    assert coarse.maps["a"].shape == (5, 5, 4, 6)
+    assert np.array_equal(coarse.counts["a"], headpose.vote_counts(grids.astype(np.float16)[:, ::2, ::2], CLASSES))
+    assert back.descriptors() == list(headpose.DESCRIPTORS)
+    # A mirror negates the geometry and takes the mirrored appearance.
+    plain = back.features("vote+geometry+appearance", "a")
+    mirrored = back.features("vote+geometry+appearance", "a", mirrored=True)
+    assert np.array_equal(mirrored[5:8], -plain[5:8], equal_nan=True)
+    assert np.array_equal(mirrored[8:], appearance[1]) and np.array_equal(plain[8:], appearance[0])
+    with pytest.raises(ValueError, match="unknown pose descriptor 'vote\\+pose'"):
+        back.features("vote+pose", "a")
+
+
+#: dlib's 68 points of a mirror image: the index each point takes.
+MIRROR_68 = ([*range(16, -1, -1)] + [*range(26, 21, -1)] + [*range(21, 16, -1)] + [27, 28, 29, 30]
+             + [35, 34, 33, 32, 31] + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]
+             + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65])
+
+
+def test_landmark_geometry_changes_sign_in_a_mirror_image():
+    w, h = 469, 512
+    rng = np.random.default_rng(0)
+    # A face turned to one side: the nose and the jaw's far end shifted, the far eye narrower.
+    face = np.column_stack([np.linspace(150, 330, 68), np.linspace(200, 380, 68)]) + rng.normal(0, 3, (68, 2))
+    face[0], face[16] = (140, 250), (320, 250)
+    face[30] = (260, 300)
+    face[36], face[39], face[42], face[45] = (170, 240), (210, 240), (250, 240), (275, 240)
+    g = headpose.landmark_geometry(face, (h, w))
+    mirror = face[MIRROR_68].copy()
+    mirror[:, 0] = w - mirror[:, 0]
+    gm = headpose.landmark_geometry(mirror, (h, w))
+    assert g[1] == pytest.approx(30 / 180) and g[2] == pytest.approx(np.log(40 / 25))
+    assert gm[1:] == pytest.approx(-g[1:])
+    assert gm[0] == pytest.approx(-g[0], abs=0.5)  # solvePnP's yaw, to its iterations' precision
+    assert np.isnan(headpose.landmark_geometry(None, (h, w))).all()
+
+
+def test_head_appearance_of_a_mirror_is_that_of_the_flipped_box():
+    grey = np.random.default_rng(0).integers(0, 255, (120, 100)).astype(np.uint8)
+    plain, mirrored = headpose.head_appearance(grey, (10, 89, 20, 79))
+    assert plain.shape == (324,)
+    flipped, again = headpose.head_appearance(grey[:, ::-1], (10, 89, 100 - 1 - 79, 100 - 1 - 20))
+    assert np.allclose(flipped, mirrored, atol=1e-6) and np.allclose(again, plain, atol=1e-6)
+
+
 def _project(yaw_deg, w=384, h=288, distance=1500.0):
     """The six model points of the generic face turned by ``yaw_deg``, seen by the baseline's camera."""
     a = math.radians(yaw_deg)
