@@ -260,6 +260,26 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert candidates == set(headpose.DESCRIPTORS)
     cv_text = (reports / "pose_cv.md").read_text()
     assert "(chosen" in cv_text and "landmarks: solvePnP yaw" in cv_text
+    # per_pose: each labelled test photo segmented by its own pose's model, read from the stored maps,
+    # scores as that model run on the photo does.
+    from faceseg.datasets import FASSEG, read_labels
+    from faceseg.io import read_image
+    from faceseg.metrics import confusion_matrix, scores
+    from faceseg.models import load_model
+    from faceseg.segment import predict_proba_image
+
+    with open(reports / "per_pose.csv") as fh:
+        own = [r for r in csv.DictReader(fh) if r["experiment_model"] == "grey-loc / rf (own-pose models)"]
+    assert [(r["pose"], r["n_images"]) for r in own] == [("-15", "2")]
+    model = load_model(tmp_path / "results/models/fasseg-V3/grey-loc/pose/all/rf/-15.joblib")
+    total = 0
+    for path in sorted((two_pose_root / "V3" / "Test_labels" / "-15").iterdir()):
+        labels = read_labels(FASSEG, path)
+        image = read_image(two_pose_root / "V3" / "Test_RGB" / "-15" / path.name)
+        total = total + confusion_matrix(labels, predict_proba_image(model, image, stride=8).argmax(axis=2), 6)
+    # The maps are stored as float16: a near tie may fall the other way.
+    assert float(own[0]["pixel_accuracy"]) == pytest.approx(scores(total, FASSEG.class_names)["pixel_accuracy"],
+                                                            abs=2e-4)
     # The segmentation scores only the labelled photos; the pose table scores all four.
     metrics = json.loads((reports / "grey-loc/rf/metrics.json").read_text())
     assert metrics["n_images"] == 2

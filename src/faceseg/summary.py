@@ -315,13 +315,13 @@ def _pose_key(pose: str):
         return (1, pose)
 
 
-def pose_scores(confusion_paths, class_names) -> dict[str, dict]:
-    """``{pose: scores}`` from per-image confusion files of FASSEG V3 (unscored images left out)."""
+def pose_scores(confusions, class_names) -> dict[str, dict]:
+    """``{pose: scores}`` from per-image confusion records of FASSEG V3, or their files (unscored images left out)."""
     n = len(class_names)
     totals: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
-    for path in confusion_paths:
-        record = ConfusionRecord.read(path)
+    for item in confusions:
+        record = item if isinstance(item, ConfusionRecord) else ConfusionRecord.read(item)
         if record.confusion is None:
             continue
         pose = fasseg_pose(record.image_id) or "all"
@@ -335,7 +335,7 @@ def pose_scores(confusion_paths, class_names) -> dict[str, dict]:
 
 
 def write_pose_tables(runs: dict, out_md, out_csv, dataset_tag: str, class_names) -> None:
-    """Per-pose tables of every run. ``runs`` maps ``"experiment / model"`` to its confusion files."""
+    """Per-pose tables of every run. ``runs`` maps ``"experiment / model"`` to its confusion records or files."""
     anchor = PUBLISHED_BY_POSE.get(dataset_tag)
     columns = (["experiment_model", "pose", "n_images", "pixel_accuracy", "mean_iou"]
                + [f"recall_{c}" for c in class_names] + [f"iou_{c}" for c in class_names])

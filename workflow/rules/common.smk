@@ -325,6 +325,17 @@ def pose_cv_runs(dataset):
     }
 
 
+def own_pose_runs(dataset):
+    """{"experiment / model (own-pose models)": the evaluation evidence and the pose models}."""
+    return {
+        f"{e} / {m} (own-pose models)": {
+            "evidence": pose_eval_evidence(dataset)[f"{e} / {m}"],
+            "models": paths.pose_model_dir(dataset, e, m, "all"),
+        }
+        for e, m in POSE_RUNS
+    }
+
+
 def baseline_images(split):
     """{image_id, image, landmarks} of a split with the detected landmark files the solvePnP baseline reads."""
     return [

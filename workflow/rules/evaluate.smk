@@ -70,6 +70,7 @@ rule summarise:
 rule per_pose:
     input:
         lambda wc: [part for name, model in runs() for part in prediction_parts(wc.dataset, name, model)],
+        lambda wc: [f for run in own_pose_runs(wc.dataset).values() for f in [*run["evidence"], run["models"]]],
     output:
         md=paths.dataset_report("per_pose.md"),
         csv=paths.dataset_report("per_pose.csv"),
@@ -87,5 +88,11 @@ rule per_pose:
             for name, model in runs()
         },
         class_names=list(SPEC.class_names),
+        own_pose_runs=lambda wc: own_pose_runs(wc.dataset),
+        images=lambda wc: [
+            {"image_id": i, "labels": str(r.label_path) if r.label_path else None}
+            for i, r in records(config["eval_split"]).items()
+        ],
+        stride=config["pose"]["stride"],
     script:
         "../scripts/per_pose.py"

@@ -18,6 +18,7 @@ from faceseg.datasets import fasseg_person, fasseg_pose
 from faceseg.features import needs_landmarks
 from faceseg.io import InputError, NoFaceError, atomic_output, read_image, read_landmarks
 from faceseg.logutil import ShardTimer
+from faceseg.metrics import ConfusionRecord
 from faceseg.models import load_model, train
 from faceseg.segment import model_canvas, predict_proba_grids
 from faceseg.steps.landmarks import landmarks_if_needed
@@ -102,6 +103,38 @@ def estimate_pose_shard(model_dir, images: list[dict], out_file, n_landmarks: in
             log.info("%s: vote %s", item["image_id"], evidence.vote(item["image_id"]))
     evidence.save(out_file)
     return timer.report()
+
+
+def own_pose_records(evidence_files, model_dir, images: list[dict], stride: int, run: str) -> list[ConfusionRecord]:
+    """Each labelled evaluation photo segmented by its own pose's model, read from the stored maps.
+
+    ICME 2017's per-pose segmentation: the photo's pose is known, and that
+    pose's model labels it. The maps are interpolated to every pixel, prior
+    corrected with the pose model's own class weights and arg-maxed; not smoothed.
+    """
+    from faceseg.datasets import FASSEG, read_labels
+    from faceseg.metrics import confusion_matrix
+    from faceseg.segment import proba_from_grid
+
+    evidence = headpose.PoseEvidence.load(evidence_files)
+    weights = {}
+    records = []
+    for item in images:
+        image_id, pose = item["image_id"], fasseg_pose(item["image_id"])
+        if not item.get("labels") or image_id not in evidence.maps or pose not in evidence.poses:
+            continue
+        if pose not in weights:
+            weights[pose] = load_model(Path(model_dir) / f"{pose}.joblib").class_weights
+        try:
+            labels = read_labels(FASSEG, item["labels"])
+        except InputError as exc:
+            log.warning("%s: not scored: %s", image_id, exc)
+            continue
+        grid = evidence.maps[image_id][evidence.poses.index(pose)].astype(np.float32)
+        predicted = proba_from_grid(grid, stride, labels.shape, weights[pose]).argmax(axis=2)
+        records.append(ConfusionRecord(image_id, run, confusion=confusion_matrix(labels, predicted,
+                                                                                 len(FASSEG.class_names))))
+    return records
 
 
 def _detected_geometry(landmark_file, image_shape) -> np.ndarray:
