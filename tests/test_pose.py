@@ -260,6 +260,17 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert candidates == set(headpose.DESCRIPTORS)
     cv_text = (reports / "pose_cv.md").read_text()
     assert "(chosen" in cv_text and "landmarks: solvePnP yaw" in cv_text
+    # The same cross-validation at twice the stride, from the stored maps (faceseg pose-cv).
+    from faceseg.cli import main
+
+    assert main(["pose-cv", str(tmp_path / "results/pose/fasseg-V3/grey-loc/rf/train"), "--stride", "8",
+                 "--step", "2", "-o", str(tmp_path / "cv16")]) == 0
+    with open(tmp_path / "cv16.csv") as fh:
+        coarse = {r["fold"]: r for r in csv.DictReader(fh) if r["method"] == "grey-loc / rf: pixel vote"}
+    coarse_evidence = evidence.subsampled(2)
+    right = np.mean([coarse_evidence.vote(i) == fasseg_pose(i) for i in coarse_evidence.maps])
+    assert float(coarse["pooled"]["accuracy"]) == pytest.approx(right)
+    assert "pose.stride 16" in (tmp_path / "cv16.md").read_text()
     # per_pose: each labelled test photo segmented by its own pose's model, read from the stored maps,
     # scores as that model run on the photo does.
     from faceseg.datasets import FASSEG, read_labels

@@ -177,6 +177,23 @@ def _params(args) -> int:
     return 0
 
 
+def _pose_cv(args) -> int:
+    from faceseg.steps.pose import pose_cv_estimates, write_pose_cv_report
+
+    runs = {}
+    for folder in map(Path, args.evidence):
+        files = sorted(folder.glob("person*.npz"))
+        if not files:
+            raise InputError(f"{folder}: no training persons' pose evidence (person*.npz)")
+        # .../<experiment>/<model>/train
+        runs[f"{folder.parent.parent.name} / {folder.parent.name}"] = (files, None)
+    estimates, notes = pose_cv_estimates(runs, step=args.step, threads=args.threads)
+    write_pose_cv_report(estimates, notes, f"{args.output}.md", f"{args.output}.csv", dataset_tag="fasseg-V3",
+                         stride=args.stride * args.step)
+    print(Path(f"{args.output}.md").read_text())
+    return 0
+
+
 def _int_at_least(low: int):
     def parse(text: str) -> int:
         try:
@@ -232,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     rob.add_argument("--no-v3", action="store_true", help="leave out FASSEG V3's poses")
     rob.add_argument("--json", help="also write the figures as JSON here")
     rob.set_defaults(run=_robustness)
+
+    cv = sub.add_parser("pose-cv", help="FASSEG V3: the head-pose cross-validation by person, from a run's stored "
+                                        "pose evidence, at its stride or coarser")
+    cv.add_argument("evidence", nargs="+", metavar="DIR",
+                    help="folders of the training persons' evidence (results/pose/fasseg-V3/<experiment>/<model>/"
+                         "train), one per run")
+    cv.add_argument("--step", type=_int_at_least(1), default=1,
+                    help="read the maps at STEP times the stride they were stored at (their run's pose.stride)")
+    cv.add_argument("--stride", type=_int_at_least(1), required=True, help="the stride the maps were stored at")
+    cv.add_argument("--output", "-o", default="pose_cv", help="writes OUTPUT.md and OUTPUT.csv")
+    cv.add_argument("--threads", type=_int_at_least(1), default=1)
+    cv.set_defaults(run=_pose_cv)
 
     info = sub.add_parser("info", help="what a model was trained on")
     info.add_argument("model")

@@ -283,7 +283,8 @@ def person_list(persons) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
-def pose_cv_estimates(runs: dict[str, tuple[list, str]]) -> tuple[dict[str, dict], dict[str, str]]:
+def pose_cv_estimates(runs: dict[str, tuple[list, str | None]], step: int = 1,
+                      threads: int = 1) -> tuple[dict[str, dict], dict[str, str]]:
     """``({method: {image id: pose or None}}, {method: note})``: cross-validation by person on the training photos.
 
     ``runs``: ``{"experiment / model": (the training persons' evidence files,
@@ -291,11 +292,15 @@ def pose_cv_estimates(runs: dict[str, tuple[list, str]]) -> tuple[dict[str, dict
     models that never saw its person); the vote reads it as it is, each
     candidate classifier by the forest trained on the other persons' photos
     (``cv_predictions``), and the landmark baseline by a line fitted on the
-    other persons' photos.
+    other persons' photos. ``step`` > 1 reads the maps at ``step`` times their
+    stride (:meth:`~faceseg.pose.PoseEvidence.subsampled`), and the classifiers'
+    cross-validation is run again on them, as it is without a classifier file.
     """
     estimates, notes = {}, {}
     for n, (run, (files, classifier_file)) in enumerate(runs.items()):
         evidence = headpose.PoseEvidence.load(files)
+        if step > 1:
+            evidence = evidence.subsampled(step)
         ids = list(evidence.maps)
         if n == 0:  # the landmarks are the same whatever the run
             yaws = {i: float(evidence.geometry[i][0]) for i in ids}
@@ -311,7 +316,11 @@ def pose_cv_estimates(runs: dict[str, tuple[list, str]]) -> tuple[dict[str, dict
             notes[name] = "the least-squares line from solvePnP's yaw to the pose, fitted on the other persons"
         estimates[f"{run}: pixel vote"] = {i: evidence.vote(i) for i in ids}
         notes[f"{run}: pixel vote"] = "the paper's vote on the out-of-fold maps"
-        clf = joblib.load(classifier_file)
+        if classifier_file is None or step > 1:
+            clf = headpose.choose_classifier(evidence, ids, [fasseg_pose(i) for i in ids],
+                                             [fasseg_person(i) for i in ids], threads=threads)
+        else:
+            clf = joblib.load(classifier_file)
         for kind, predicted in clf.cv_predictions.items():
             method = f"{run}: pose classifier, {kind}"
             estimates[method] = {i: predicted.get(i) for i in ids}
