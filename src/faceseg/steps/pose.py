@@ -214,6 +214,20 @@ def pose_estimates(eval_evidence: dict[str, list], classifiers: dict[str, str], 
     return estimates, notes
 
 
+def _pose_accuracy_rows(scores: dict[str, dict], poses) -> list[str]:
+    """Markdown rows of each method's accuracy by pose (``scores``: method -> :func:`faceseg.pose.pose_scores`)."""
+    def cell(value):
+        return "" if value is None else f"{value:.2f}"
+
+    return [f"| {method} | " + " | ".join(cell(s["per_pose_accuracy"][p]) for p in poses) + " |"
+            for method, s in scores.items()]
+
+
+def _pose_accuracy_columns(s: dict) -> dict:
+    """A CSV row's ``accuracy_<pose>`` columns of one method's scores."""
+    return {f"accuracy_{p}": "" if v is None else v for p, v in s["per_pose_accuracy"].items()}
+
+
 def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md, out_csv, out_images_csv,
                       out_confusion_png, dataset_tag: str, split_note: str, train_persons) -> dict[str, dict]:
     """pose.md / pose.csv (each method beside the published rows), the per-image estimates and a confusion figure.
@@ -243,9 +257,7 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
     lines += ["", f"Published: {KHAN_2017}, Table 2, on the V3 test part.",
               "", "## Accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
-    for method, s in scores.items():
-        lines.append(f"| {method} | " + " | ".join(
-            "" if s["per_pose_accuracy"][p] is None else f"{s['per_pose_accuracy'][p]:.2f}" for p in poses) + " |")
+    lines += _pose_accuracy_rows(scores, poses)
     lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
     columns = ["method", "protocol", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
@@ -253,8 +265,7 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
         writer.writeheader()
         for method, s in scores.items():
             writer.writerow({"method": method, "protocol": ours, "n_images": s["n_images"], "mae_deg": s["mae_deg"],
-                             "accuracy": s["accuracy"],
-                             **{f"accuracy_{p}": "" if v is None else v for p, v in s["per_pose_accuracy"].items()}})
+                             "accuracy": s["accuracy"], **_pose_accuracy_columns(s)})
         for row in headpose.PUBLISHED_POSE:
             writer.writerow({"method": f"published: {row['method']}", "protocol": published,
                              "mae_deg": row["mae_deg"], "accuracy": row["accuracy"]})
@@ -359,10 +370,7 @@ def write_pose_cv_report(estimates: dict[str, dict], notes: dict[str, str], out_
     lines += ["", f"Published ({KHAN_2017}, Table 2; trained on persons {PUBLISHED_POSE_PROTOCOL[0]}, tested on "
               f"persons {PUBLISHED_POSE_PROTOCOL[1]}): {published}.", "", "## Pooled accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
-    for method, s in scores.items():
-        lines.append(f"| {method} | " + " | ".join(
-            "" if s["pooled"]["per_pose_accuracy"][p] is None else f"{s['pooled']['per_pose_accuracy'][p]:.2f}"
-            for p in poses) + " |")
+    lines += _pose_accuracy_rows({m: s["pooled"] for m, s in scores.items()}, poses)
     lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
     columns = ["method", "fold", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
@@ -372,8 +380,7 @@ def write_pose_cv_report(estimates: dict[str, dict], notes: dict[str, str], out_
             for fold, s in by_fold.items():
                 writer.writerow({"method": method, "fold": fold if fold == "pooled" else f"person{fold:02d}",
                                  "n_images": s["n_images"], "mae_deg": s["mae_deg"], "accuracy": s["accuracy"],
-                                 **{f"accuracy_{p}": "" if v is None else v
-                                    for p, v in s["per_pose_accuracy"].items()}})
+                                 **_pose_accuracy_columns(s)})
     with atomic_output(out_md) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
     return scores
