@@ -302,6 +302,28 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert seen and all(fasseg_person(i) == 2 and fasseg_pose(i) == "+15" for i in seen)
     everyone = load_model(models / "all/rf/-15.joblib").info["training_images"]
     assert {fasseg_person(i) for i in everyone} == {1, 2}
+    # The tree-count benchmark: a forest cut to its first k trees is the forest k trees grow on the same
+    # rows, and with every tree it scores the run's out-of-fold photos as pose_cv did.
+    from faceseg.bench import pose_trees
+    from faceseg.steps.pose import train_pose_models
+
+    fold = models / "without-person01/rf"
+    full = load_model(fold / "+15.joblib")
+    n = full.params["n_estimators"]
+    pose_trees._cut_models(fold, tmp_path / "cut", 2)
+    train_pose_models("rf", sorted((tmp_path / "results/features/fasseg-V3/grey-loc/train").glob("shard*.zarr")),
+                      {"+15": seen}, tmp_path / "grown", {**full.params, "n_estimators": 2})
+    cut, grown = load_model(tmp_path / "cut/+15.joblib"), load_model(tmp_path / "grown/+15.joblib")
+    rows = np.random.default_rng(0).random((200, len(full.feature_names)))
+    assert n > 2 and len(cut.estimator.estimators_) == 2 and cut.params["n_estimators"] == 2
+    assert np.array_equal(cut.estimator.predict_proba(rows), grown.estimator.predict_proba(rows))
+    assert not np.array_equal(cut.estimator.predict_proba(rows), full.estimator.predict_proba(rows))
+    bench = pose_trees.run(tmp_path, two_pose_root, trees=(n, 2), stride=8, experiment="grey-loc", threads=1)
+    assert bench[n]["pixel vote"]["accuracy"] == pytest.approx(float(vote["pooled"]["accuracy"]))
+    assert bench[n]["pixel vote"]["mae_deg"] == pytest.approx(float(vote["pooled"]["mae_deg"]))
+    assert set(bench[2]) == {"seconds_per_photo", "pixel vote"} | {f"pose classifier, {d}" for d in
+                                                                   headpose.DESCRIPTORS}
+    assert "| pixel vote |" in pose_trees.format_table(bench)
 
 
 @pytest.mark.parametrize("pose, message", [

@@ -308,7 +308,23 @@ def main(argv=None) -> int:
     descriptor.add_argument("--descriptor-tiles", action="store_true",
                             help="peak memory and time of one tile of the icme2017 experiment's features, by tile "
                                  "size and stride")
+    pose = parser.add_argument_group("the head-pose forests' tree count (instead of the stages above)")
+    pose.add_argument("--pose-trees", type=Path, metavar="RUN_DIR",
+                      help="a folder where the pose_cv rule ran on FASSEG V3: its out-of-fold pose forests cut to "
+                           "--trees and scored by the same cross-validation by person, side by side")
+    pose.add_argument("--trees", type=int, nargs="+", default=[100, 50, 25], help="(default: 100 50 25)")
+    pose.add_argument("--pose-stride", type=int, default=8, help="pose.stride of the estimates (default: 8)")
     args = parser.parse_args(argv)
+    if args.pose_trees:
+        from faceseg.bench import pose_trees
+
+        if args.fasseg is None or not (args.fasseg / "V3").is_dir():
+            parser.error(f"--pose-trees needs --fasseg, a FASSEG folder holding V3/, got {args.fasseg}")
+        results = pose_trees.run(args.pose_trees, args.fasseg.resolve(), args.trees, args.pose_stride,
+                                 threads=os.cpu_count() or 1)
+        print(pose_trees.format_table(results))
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.descriptor_tiles:
         from faceseg.bench import descriptor as descriptor_bench
 
