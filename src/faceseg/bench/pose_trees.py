@@ -14,18 +14,20 @@ seconds per photo for each k, side by side.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
 
+DATASET = "fasseg-V3"
+
 
 def _cut_models(model_dir, out_dir, trees: int) -> None:
     from faceseg.models import load_model
-    from faceseg.steps.pose import load_pose_models
 
-    poses, _ = load_pose_models(model_dir)
+    poses_file = (Path(model_dir) / "poses.json").read_text()
     out_dir.mkdir(parents=True)
-    for pose in poses:
+    for pose in json.loads(poses_file):
         model = load_model(Path(model_dir) / f"{pose}.joblib")
         forest = model.estimator
         if trees > len(forest.estimators_):
@@ -33,17 +35,17 @@ def _cut_models(model_dir, out_dir, trees: int) -> None:
         forest.estimators_ = forest.estimators_[:trees]
         forest.n_estimators = model.params["n_estimators"] = trees
         model.save(out_dir / f"{pose}.joblib")
-    (out_dir / "poses.json").write_text((Path(model_dir) / "poses.json").read_text())
+    (out_dir / "poses.json").write_text(poses_file)
 
 
-def person_images(run_dir, fasseg_root, dataset: str = "fasseg-V3") -> dict[int, list[dict]]:
+def person_images(run_dir, fasseg_root) -> dict[int, list[dict]]:
     """{person: estimate_pose's image items} of the V3 training part, with the run's dlib landmark files."""
     from faceseg import paths
     from faceseg.datasets import fasseg_person, list_fasseg
 
     out: dict[int, list[dict]] = {}
     for r in list_fasseg(fasseg_root, "V3", "train"):
-        found = sorted(Path(run_dir).glob(paths.landmark_file(dataset, "train", "shard*", r.image_id)))
+        found = sorted(Path(run_dir).glob(paths.landmark_file(DATASET, "train", "shard*", r.image_id)))
         out.setdefault(fasseg_person(r.image_id), []).append(
             {"image_id": r.image_id, "image": str(r.image_path), "landmarks": None,
              "detected": str(found[0]) if found else None})
@@ -64,7 +66,7 @@ def run(run_dir, fasseg_root, trees=(100, 50, 25), stride: int = 8, experiment: 
         with tempfile.TemporaryDirectory() as scratch:
             files, seconds, photos = [], 0.0, 0
             for person, items in sorted(images.items()):
-                model_dir = Path(run_dir) / paths.pose_model_dir("fasseg-V3", experiment, model,
+                model_dir = Path(run_dir) / paths.pose_model_dir(DATASET, experiment, model,
                                                                  f"without-person{person:02d}")
                 cut = Path(scratch) / f"without-person{person:02d}"
                 _cut_models(model_dir, cut, k)
