@@ -50,7 +50,7 @@ def rng():
 def tiny_model(tmp_path_factory, fasseg_root):
     """A small forest trained through the steps on four real V1 training images (detected landmarks).
 
-    Laid out as the workflow does (results/models/fasseg/tiny/rf.joblib), with
+    Laid out as the workflow does (results/models/fasseg/tiny/rf.faceseg), with
     the per-image stores it was trained from.
     """
     from faceseg.steps import extraction, training
@@ -70,7 +70,7 @@ def tiny_model(tmp_path_factory, fasseg_root):
                                              {"samples_per_image": 2000, "seed": 0}, lm, 68)
         stores.append(store)
     extraction.merge_training_features(stores, root / "train.zarr")
-    model = root / "results" / "models" / "fasseg" / "tiny" / "rf.joblib"
+    model = root / "results" / "models" / "fasseg" / "tiny" / "rf.faceseg"
     model.parent.mkdir(parents=True)
     training.train_model("rf", root / "train.zarr", model,
                          {"n_estimators": 20, "seed": 0, "prior_correction": 1.0, "smooth_sigma": 0},

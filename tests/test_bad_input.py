@@ -117,13 +117,13 @@ def test_model_asked_to_predict_on_other_features(example, tmp_path):
     """A 68-landmark model meets 106-point landmark files: refused before anything is written."""
     extract(example)
     extraction.merge_training_features([example["out"] / "1.zarr"], tmp_path / "train.zarr")
-    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.joblib", {"n_estimators": 2})
+    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.faceseg", {"n_estimators": 2})
     lm106 = tmp_path / "106.txt"
     write_landmarks(lm106, np.full((106, 2), 50.0))
     pred = tmp_path / "pred"
     pred.mkdir()
-    mismatch = r"rf.joblib: rf model: features do not match .*unexpected \['lm_dx_68'"
+    mismatch = r"rf.faceseg: rf model: features do not match .*unexpected \['lm_dx_68'"
     with pytest.raises(FeatureMismatchError, match=mismatch):
-        segmentation.segment_test_image(tmp_path / "rf.joblib", "fasseg", "1", example["image"], example["label"],
+        segmentation.segment_test_image(tmp_path / "rf.faceseg", "fasseg", "1", example["image"], example["label"],
                                         pred / "1.png", pred / "1_colour.png", pred / "1.json", lm106, 106)
     assert list(pred.iterdir()) == []

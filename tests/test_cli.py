@@ -140,11 +140,11 @@ def test_photo_without_a_face_fails_alone(tiny_model, fasseg_root, tmp_path):
 
 
 def test_a_file_that_is_not_a_model(tmp_path, fasseg_root):
-    (tmp_path / "model.joblib").write_text("not a model")
-    proc = faceseg("segment", fasseg_root / "V1" / "Test_RGB" / "1.png", "--model", tmp_path / "model.joblib",
+    (tmp_path / "model.faceseg").write_text("not a model")
+    proc = faceseg("segment", fasseg_root / "V1" / "Test_RGB" / "1.png", "--model", tmp_path / "model.faceseg",
                    "-o", tmp_path / "out")
     assert proc.returncode == 2
-    assert f"{tmp_path / 'model.joblib'}: not a faceseg model file" in proc.stderr
+    assert f"{tmp_path / 'model.faceseg'}: not a faceseg model file" in proc.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -34,8 +34,8 @@ def test_models_learn_save_and_reload(tmp_path, store, train, params):
     model = train(group, params, threads=1, info={"dataset": "fasseg"})
     acc = (model.predict(X, NAMES) == y).mean()
     assert acc > 0.95
-    model.save(tmp_path / "m.joblib")
-    again = load_model(tmp_path / "m.joblib")
+    model.save(tmp_path / "m.faceseg")
+    again = load_model(tmp_path / "m.faceseg")
     assert again.feature_names == NAMES and again.class_names == ["bg", "a", "b"]
     assert again.feature_config == {"location": {}} and again.info["dataset"] == "fasseg"
     np.testing.assert_allclose(again.predict_proba(X[:100], NAMES), model.predict_proba(X[:100], NAMES), atol=1e-6)
@@ -111,14 +111,14 @@ def test_bad_parameters_are_named(store, kind, params, message):
 
 
 def test_load_rejects_other_files(tmp_path):
-    (tmp_path / "x.joblib").write_text("not a model")
-    with pytest.raises(InputError, match=r"x.joblib: not a faceseg model file"):
-        load_model(tmp_path / "x.joblib")
-    import joblib
+    (tmp_path / "x.faceseg").write_text("not a model")
+    with pytest.raises(InputError, match=r"x.faceseg: not a faceseg model file"):
+        load_model(tmp_path / "x.faceseg")
+    from faceseg.models.model_file import save_model_file
 
-    joblib.dump({"some": "dict"}, tmp_path / "d.joblib")
-    with pytest.raises(InputError, match=r"d.joblib: not a faceseg model file"):
-        load_model(tmp_path / "d.joblib")
+    save_model_file(tmp_path / "d.faceseg", {"some": "dict"})
+    with pytest.raises(InputError, match=r"d.faceseg: not a faceseg model file"):
+        load_model(tmp_path / "d.faceseg")
 
 
 def test_prior_weights_restore_pixel_frequencies(tmp_path):
@@ -144,8 +144,8 @@ def test_class_bias_is_saved_and_weighs_the_arg_max(tmp_path, store):
     plain = train_random_forest(group, {"n_estimators": 5, "seed": 0, "smooth_sigma": 0})
     biased = train_random_forest(group, {"n_estimators": 5, "seed": 0, "smooth_sigma": 0, "class_bias": {"b": 0.25}})
     assert plain.decision_bias is None
-    biased.save(tmp_path / "m.joblib")
-    again = load_model(tmp_path / "m.joblib")
+    biased.save(tmp_path / "m.faceseg")
+    again = load_model(tmp_path / "m.faceseg")
     np.testing.assert_array_equal(again.decision_bias, [1, 1, 0.25])
     proba = plain.predict_proba(X, NAMES)[None]  # a 1 x n "image"
     np.testing.assert_array_equal(again.predict_proba(X, NAMES), proba[0])  # the bias is not in the probabilities
@@ -186,14 +186,14 @@ def test_decision_file_beside_a_model_sets_its_decisions(tmp_path):
     write_sample_store(tmp_path / "s.zarr", X, y, np.zeros((400, 2)), attrs)
     from faceseg.steps.training import train_model
 
-    train_model("rf", tmp_path / "s.zarr", tmp_path / "rf.joblib", {"n_estimators": 3})
-    plain = load_model(tmp_path / "rf.joblib")
+    train_model("rf", tmp_path / "s.zarr", tmp_path / "rf.faceseg", {"n_estimators": 3})
+    plain = load_model(tmp_path / "rf.faceseg")
     defaults = MODEL_KINDS["rf"].resolve_decision({})
     assert {k: plain.params[k] for k in defaults} == defaults
     write_decision("rf", {"smooth_sigma": 3, "prior_correction": 0.5, "class_bias": {"a": 0.7}},
-                   decision_path(tmp_path / "rf.joblib"))
+                   decision_path(tmp_path / "rf.faceseg"))
     assert set(json.loads((tmp_path / "rf.decision.json").read_text())) == set(defaults)
-    model = load_model(tmp_path / "rf.joblib")
+    model = load_model(tmp_path / "rf.faceseg")
     assert model.params["smooth_sigma"] == 3 and model.params["n_estimators"] == 3
     np.testing.assert_allclose(model.class_weights, prior_weights(attrs, 0.5))
     np.testing.assert_allclose(model.decision_bias, [1.0, 0.7])
@@ -221,8 +221,8 @@ def test_a_new_kind_is_one_registry_entry(tmp_path, store, monkeypatch):
                                                       decision_table(0.25), train_extra_trees, trees.predict_proba))
     group, X, y = store
     model = train("et", group, {"n_estimators": 10})
-    model.save(tmp_path / "et.joblib")
-    again = load_model(tmp_path / "et.joblib")
+    model.save(tmp_path / "et.faceseg")
+    again = load_model(tmp_path / "et.faceseg")
     assert type(again.estimator).__name__ == "ExtraTreesClassifier"
     assert (again.predict(X, NAMES) == y).mean() > 0.9
     config = load_config(Path(__file__).resolve().parents[1] / "config.yaml",

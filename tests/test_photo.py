@@ -118,7 +118,7 @@ def test_the_stride_defaults_to_the_one_recorded_beside_the_model(tiny_model, tm
     from faceseg.decision import decision_path
     from faceseg.models.decision_file import read_decision, write_decision
 
-    copy = tmp_path / "rf.joblib"
+    copy = tmp_path / "rf.faceseg"
     shutil.copy(tiny_model, copy)
     assert PhotoSegmenter(load_model(copy)).stride == 1  # nothing recorded: every pixel
     write_decision("rf", {"prior_correction": 1.0, "smooth_sigma": 2}, decision_path(copy), stride=4)
@@ -156,9 +156,9 @@ def test_a_model_without_landmark_features_segments_the_photo_as_it_is(fasseg_ro
                                          fasseg_root / "V1" / "Train_Labels" / "1.png", store, features,
                                          {"samples_per_image": 600, "seed": 0})
     extraction.merge_training_features([store], tmp_path / "train.zarr")
-    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.joblib", {"n_estimators": 3, "seed": 0},
+    training.train_model("rf", tmp_path / "train.zarr", tmp_path / "rf.faceseg", {"n_estimators": 3, "seed": 0},
                          info={"dataset": "fasseg", "experiment": "colour"})
-    model = load_model(tmp_path / "rf.joblib")
+    model = load_model(tmp_path / "rf.faceseg")
     assert model.info.get("face_framing") is None and model.n_landmarks is None
     result = PhotoSegmenter(model, stride=4).segment(fasseg_root / "V1" / "Test_RGB" / "1.png", tmp_path / "out")
     assert result["faces"] == [] and result["faces_found"] is None

@@ -282,7 +282,7 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     with open(reports / "per_pose.csv") as fh:
         own = [r for r in csv.DictReader(fh) if r["experiment_model"] == "grey-loc / rf (own-pose models)"]
     assert [(r["pose"], r["n_images"]) for r in own] == [("-15", "2")]
-    model = load_model(tmp_path / "results/models/fasseg-V3/grey-loc/pose/all/rf/-15.joblib")
+    model = load_model(tmp_path / "results/models/fasseg-V3/grey-loc/pose/all/rf/-15.faceseg")
     total = 0
     for path in sorted((two_pose_root / "V3" / "Test_labels" / "-15").iterdir()):
         labels = read_labels(FASSEG, path)
@@ -298,9 +298,9 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     from faceseg.models import load_model
 
     models = tmp_path / "results/models/fasseg-V3/grey-loc/pose"
-    seen = load_model(models / "without-person01/rf/+15.joblib").info["training_images"]
+    seen = load_model(models / "without-person01/rf/+15.faceseg").info["training_images"]
     assert seen and all(fasseg_person(i) == 2 and fasseg_pose(i) == "+15" for i in seen)
-    everyone = load_model(models / "all/rf/-15.joblib").info["training_images"]
+    everyone = load_model(models / "all/rf/-15.faceseg").info["training_images"]
     assert {fasseg_person(i) for i in everyone} == {1, 2}
     # The tree-count benchmark: a forest cut to its first k trees is the forest k trees grow on the same
     # rows, and with every tree it scores the run's out-of-fold photos as pose_cv did.
@@ -308,12 +308,12 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     from faceseg.steps.pose import train_pose_models
 
     fold = models / "without-person01/rf"
-    full = load_model(fold / "+15.joblib")
+    full = load_model(fold / "+15.faceseg")
     n = full.params["n_estimators"]
     pose_trees._cut_models(fold, tmp_path / "cut", 2)
     train_pose_models("rf", sorted((tmp_path / "results/features/fasseg-V3/grey-loc/train").glob("shard*.zarr")),
                       {"+15": seen}, tmp_path / "grown", {**full.params, "n_estimators": 2})
-    cut, grown = load_model(tmp_path / "cut/+15.joblib"), load_model(tmp_path / "grown/+15.joblib")
+    cut, grown = load_model(tmp_path / "cut/+15.faceseg"), load_model(tmp_path / "grown/+15.faceseg")
     rows = np.random.default_rng(0).random((200, len(full.feature_names)))
     assert n > 2 and len(cut.estimator.estimators_) == 2 and cut.params["n_estimators"] == 2
     assert np.array_equal(cut.estimator.predict_proba(rows), grown.estimator.predict_proba(rows))

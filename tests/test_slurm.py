@@ -146,7 +146,7 @@ def test_cancelled_job_then_rerun_gives_the_same_metrics(cluster, slurm_run, loc
     failure = re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: '(\w+)'", output)
     assert failure, output[-4000:]
     print(f"cancelled job {cancelled}: SLURM status {failure[1]}")
-    assert not (workdir / "results/models/fasseg/default/rf.joblib").exists()
+    assert not (workdir / "results/models/fasseg/default/rf.faceseg").exists()
     rerun, output = run_slurm(workdir)
     assert rerun.returncode == 0, output[-6000:]
     # SLURM logs lie under <rule>/<wildcard values joined by _>/.

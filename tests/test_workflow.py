@@ -73,7 +73,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
 
     atlas = load_label_atlas(fasseg_run / "results/features/fasseg/default/label_atlas.npz")
     assert atlas.ids == ("1", "11") and atlas.landmarks.shape == (2, 68, 2)
-    assert load_model(fasseg_run / "results/models/fasseg/default/hgb.joblib").label_atlas.ids == atlas.ids
+    assert load_model(fasseg_run / "results/models/fasseg/default/hgb.faceseg").label_atlas.ids == atlas.ids
     merged = zarr.open_group(str(fasseg_run / "results/features/fasseg/default/train.zarr"), mode="r")
     assert merged["X"].shape[0] == 3 * 1500
     lm = (fasseg_run / "results/landmarks/fasseg/test" / shard_of("1", "test") / "1.txt").read_text().splitlines()
@@ -90,7 +90,7 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     segment_stage = stage_provenance(REPO / "workflow/scripts/segment_images.py",
                                      feature_groups=TINY["experiments"]["default"]["features"])
     assert attrs["provenance"]["stage_code"] == segment_stage["code"]
-    model_provenance = load_model(fasseg_run / "results/models/fasseg/default/hgb.joblib").info["provenance"]
+    model_provenance = load_model(fasseg_run / "results/models/fasseg/default/hgb.faceseg").info["provenance"]
     assert model_provenance["package"] == attrs["provenance"]["package"] and model_provenance["stage_code"]
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
     assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5 and decision["stride"] == 4
@@ -253,7 +253,7 @@ def test_second_run_does_nothing(fasseg_run):
 
 
 def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
-    mlp_model = fasseg_run / "results/models/fasseg/default/mlp.joblib"
+    mlp_model = fasseg_run / "results/models/fasseg/default/mlp.faceseg"
     mlp_before = mlp_model.stat().st_mtime_ns
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     # grey-loc sets its own n_estimators, so only the default experiment's forest reruns.
@@ -396,8 +396,8 @@ def test_lapa_runs_both_protocols_and_its_image_only_model_segments_photos(tmp_p
     from faceseg.models import load_model
 
     models = tmp_path / "results/models/lapa"
-    assert load_model(models / "lm/rf.joblib").n_landmarks == 106
-    image_only = models / "lm-image-only/rf.joblib"
+    assert load_model(models / "lm/rf.faceseg").n_landmarks == 106
+    image_only = models / "lm-image-only/rf.faceseg"
     assert load_model(image_only).n_landmarks == 68
     # New photos: a FASSEG test photo the fixture does not hold, and scikit-image's astronaut.
     Image.fromarray(astronaut()).save(tmp_path / "astronaut.png")
@@ -409,7 +409,7 @@ def test_lapa_runs_both_protocols_and_its_image_only_model_segments_photos(tmp_p
     for photo in photos:
         labels = np.asarray(Image.open(tmp_path / "out" / f"{photo.stem}_labels.png"))
         assert labels.shape == np.asarray(Image.open(photo)).shape[:2] and len(np.unique(labels)) >= 4
-    refused = subprocess.run([exe, "segment", str(photos[0]), "--model", str(models / "lm/rf.joblib"), "-o",
+    refused = subprocess.run([exe, "segment", str(photos[0]), "--model", str(models / "lm/rf.faceseg"), "-o",
                               str(tmp_path / "out2")], capture_output=True, text=True)
     assert refused.returncode != 0 and "106" in refused.stdout + refused.stderr
 
@@ -482,7 +482,7 @@ def test_a_truncated_image_fails_only_itself(tmp_path, fasseg_root):
         assert f"{bad_test}: not a readable image" in metrics["skipped"][0]["reason"]
         from faceseg.models import load_model
 
-        model = load_model(tmp_path / "results/models/fasseg" / name / "rf.joblib")
+        model = load_model(tmp_path / "results/models/fasseg" / name / "rf.faceseg")
         assert model.info["training_images"] == ["1", "3"]
         assert [s["image_id"] for s in model.info["skipped_training_images"]] == ["2"]
         assert f"{bad_train}: not a readable image" in model.info["skipped_training_images"][0]["reason"]
@@ -522,7 +522,7 @@ def _kill_when(workdir, marker_glob, timeout=300):
 @pytest.mark.parametrize("stage, marker, unfinished", [
     ("feature extraction", "logs/extract_features/fasseg/default/train/*.log",
      "results/features/fasseg/default/train.zarr"),
-    ("training", "logs/train_model/fasseg/default/mlp.log", "results/models/fasseg/default/mlp.joblib"),
+    ("training", "logs/train_model/fasseg/default/mlp.log", "results/models/fasseg/default/mlp.faceseg"),
 ])
 def test_killed_run_resumes_to_the_same_metrics(fasseg_run, fasseg_root, tmp_path, stage, marker, unfinished):
     write_config(tmp_path, fasseg_root=str(fasseg_root))

@@ -3,6 +3,7 @@
     faceseg segment PHOTO... --model MODEL [-o DIR] [--landmarks FILE...] [--jobs N] [--all-faces]
     faceseg robustness MODEL --fasseg-root DIR [--images N]
     faceseg info MODEL [--all-features] [--json]
+    faceseg convert --trust-pickle OLD_MODEL [-o MODEL]
 """
 
 from __future__ import annotations
@@ -86,8 +87,7 @@ def model_summary(model, metrics_path=None) -> dict:
     summary = {
         "file": model.source,
         "kind": model.kind,
-        "estimator": model_kind(model.kind).description if isinstance(model.estimator, dict)
-        else type(model.estimator).__name__,
+        "estimator": model_kind(model.kind).description,
         "dataset": model.info.get("dataset"),
         "experiment": model.info.get("experiment"),
         "classes": model.class_names,
@@ -118,9 +118,10 @@ def model_summary(model, metrics_path=None) -> dict:
 
 
 def _info(args) -> int:
-    from faceseg.models import load_model
+    from faceseg.models.classifier import read_model_metadata
 
-    model = load_model(args.model)
+    # model.json alone: what a model is can be read without building its estimator.
+    model = read_model_metadata(args.model)
     summary = model_summary(model, args.metrics or metrics_of_model(args.model))
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -158,6 +159,33 @@ def _info(args) -> int:
     else:
         lines.append("metrics      none found (run the workflow's evaluate rule, or pass --metrics FILE)")
     print("\n".join(lines))
+    return 0
+
+
+def _convert(args) -> int:
+    from faceseg.models.classifier import FORMAT, save_unpickled_checkpoint
+    from faceseg.models.model_file import unpickle_trusted
+    from faceseg.paths import MODEL_SUFFIX
+    from faceseg.pose import PoseClassifier
+
+    source = Path(args.pickle)
+    if not args.trust_pickle:
+        raise InputError(f"{source}: converting a pickle means unpickling it, which runs whatever code it holds; "
+                         "add --trust-pickle if you made this file or trust whoever did")
+    if not source.is_file():
+        raise InputError(f"{source}: file not found")
+    out = Path(args.output) if args.output else source.with_suffix(MODEL_SUFFIX)
+    if out.resolve() == source.resolve():
+        raise InputError(f"{out}: the output would overwrite the pickle; give -o")
+    obj = unpickle_trusted(source)
+    if isinstance(obj, PoseClassifier):
+        obj.save(out)
+        print(f"{source} -> {out} (pose classifier, descriptor {obj.kind})")
+    elif isinstance(obj, dict) and obj.get("format") == FORMAT:
+        model = save_unpickled_checkpoint(obj, source, out)
+        print(f"{source} -> {out} ({model.kind} model, {len(model.feature_names)} features)")
+    else:
+        raise InputError(f"{source}: unpickled, but it holds {type(obj).__name__}, not a faceseg model")
     return 0
 
 
@@ -268,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all-features", action="store_true", help="list every feature name")
     info.add_argument("--json", action="store_true", help="print everything as JSON")
     info.set_defaults(run=_info)
+
+    conv = sub.add_parser("convert", help="rewrite a pickled model of an earlier faceseg (.joblib) as a model file "
+                                          "that opens without running code")
+    conv.add_argument("pickle", metavar="OLD_MODEL")
+    conv.add_argument("--trust-pickle", action="store_true",
+                      help="required: unpickling runs whatever code the file holds, so only for files you made or "
+                           "trust")
+    conv.add_argument("--output", "-o", help="default: OLD_MODEL with the suffix .faceseg")
+    conv.set_defaults(run=_convert)
 
     from faceseg.models import MODEL_NAMES
 

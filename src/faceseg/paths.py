@@ -11,6 +11,8 @@ from __future__ import annotations
 from faceseg.decision import decision_path
 
 RESULTS = "results"
+#: Model files (faceseg.models.model_file): a zip of JSON, safetensors and skops, which opens without running code.
+MODEL_SUFFIX = ".faceseg"
 
 D, E, M, SPLIT, SHARD = "{dataset}", "{experiment}", "{model}", "{split}", "{shard}"
 
@@ -43,7 +45,7 @@ def atlas_file(dataset=D, experiment=E) -> str:
 
 
 def model_file(dataset=D, experiment=E, model=M) -> str:
-    return f"{RESULTS}/models/{dataset}/{experiment}/{model}.joblib"
+    return f"{RESULTS}/models/{dataset}/{experiment}/{model}{MODEL_SUFFIX}"
 
 
 def decision_file(dataset=D, experiment=E, model=M) -> str:
@@ -62,7 +64,7 @@ def decision_scores(dataset=D, experiment=E, model=M, split=SPLIT, shard=SHARD) 
 
 
 def pose_model_dir(dataset=D, experiment=E, model=M, fold="{fold}") -> str:
-    """One model per head pose (``<pose>.joblib`` and ``poses.json``), trained on a fold's persons.
+    """One model per head pose (``<pose>.faceseg`` and ``poses.json``), trained on a fold's persons.
 
     ``fold``: ``all`` (every training person) or ``without-personNN`` (the
     out-of-fold models that describe person NN's training photos).
@@ -71,7 +73,7 @@ def pose_model_dir(dataset=D, experiment=E, model=M, fold="{fold}") -> str:
 
 
 def pose_classifier_file(dataset=D, experiment=E, model=M) -> str:
-    return f"{RESULTS}/models/{dataset}/{experiment}/pose/classifier/{model}.joblib"
+    return f"{RESULTS}/models/{dataset}/{experiment}/pose/classifier/{model}{MODEL_SUFFIX}"
 
 
 def pose_evidence(dataset=D, experiment=E, model=M, split=SPLIT, part="{part}") -> str:
@@ -108,7 +110,7 @@ def dataset_report(name: str, dataset=D) -> str:
 
 
 def metrics_of_model(model_path):
-    """``results/models/D/E/K.joblib`` -> ``results/reports/D/E/K/metrics.json`` (None outside that layout)."""
+    """``results/models/D/E/K.faceseg`` -> ``results/reports/D/E/K/metrics.json`` (None outside that layout)."""
     from pathlib import Path
 
     parts = Path(model_path).resolve().parts

@@ -263,6 +263,9 @@ class PoseEvidence:
                           self.geometry.get(image_id), self.appearance.get(image_id))
 
 
+POSE_CLASSIFIER_FORMAT = "faceseg-pose-classifier"
+
+
 class PoseClassifier:
     """A random forest on a descriptor of the per-pose models' maps, trained with mirror images."""
 
@@ -296,6 +299,33 @@ class PoseClassifier:
 
     def predict(self, evidence: PoseEvidence, image_ids) -> list[str]:
         return [self.poses[k] for k in self.probabilities(evidence, image_ids).argmax(axis=1)]
+
+    def save(self, path) -> None:
+        """Into a model file (:mod:`faceseg.models.model_file`): the settings and CV as JSON, the forest by skops."""
+        from faceseg.models.model_file import save_model_file
+
+        save_model_file(path, {"format": POSE_CLASSIFIER_FORMAT, **self._settings()}, self.forest)
+
+    def _settings(self) -> dict:
+        return {"kind": self.kind, "poses": self.poses, "n_estimators": self.n_estimators, "seed": self.seed,
+                "cv": self.cv, "cv_predictions": self.cv_predictions}
+
+    @classmethod
+    def load(cls, path) -> PoseClassifier:
+        """A classifier saved by :meth:`save`; pickles and untrusted types are refused (``InputError``)."""
+        from faceseg.io import InputError
+        from faceseg.models.model_file import load_model_file
+
+        meta, forest = load_model_file(path)
+        if meta.get("format") != POSE_CLASSIFIER_FORMAT or forest is None:
+            raise InputError(f"{path}: not a faceseg pose classifier (no '{POSE_CLASSIFIER_FORMAT}' inside)")
+        return cls._restore(meta, forest)
+
+    @classmethod
+    def _restore(cls, settings: dict, forest) -> PoseClassifier:
+        clf = cls(settings["kind"], settings["poses"], settings["n_estimators"], settings["seed"])
+        clf.cv, clf.cv_predictions, clf.forest = settings["cv"], settings["cv_predictions"], forest
+        return clf
 
 
 def choose_classifier(evidence: PoseEvidence, image_ids, truth, persons, kinds=None,

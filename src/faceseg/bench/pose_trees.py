@@ -28,13 +28,13 @@ def _cut_models(model_dir, out_dir, trees: int) -> None:
     poses_file = (Path(model_dir) / "poses.json").read_text()
     out_dir.mkdir(parents=True)
     for pose in json.loads(poses_file):
-        model = load_model(Path(model_dir) / f"{pose}.joblib")
+        model = load_model(Path(model_dir) / f"{pose}.faceseg")
         forest = model.estimator
         if trees > len(forest.estimators_):
-            raise ValueError(f"{model_dir}/{pose}.joblib has {len(forest.estimators_)} trees, not {trees}")
+            raise ValueError(f"{model_dir}/{pose}.faceseg has {len(forest.estimators_)} trees, not {trees}")
         forest.estimators_ = forest.estimators_[:trees]
         forest.n_estimators = model.params["n_estimators"] = trees
-        model.save(out_dir / f"{pose}.joblib")
+        model.save(out_dir / f"{pose}.faceseg")
     (out_dir / "poses.json").write_text(poses_file)
 
 

@@ -94,7 +94,7 @@ def _train_models(sources, work: Path, features: dict, sampling: dict, model_par
     merge_training_features(stores, work / tag / "train.zarr")
     models = {}
     for kind, params in model_params.items():
-        models[kind] = work / tag / f"{kind}.joblib"
+        models[kind] = work / tag / f"{kind}.faceseg"
         cpu = {"device": "cpu"} if kind == "mlp" else {}
         train_model(kind, work / tag / "train.zarr", models[kind], {**params, **cpu}, threads=1,
                     info={"dataset": "lapa", "experiment": "bench"})

@@ -138,7 +138,7 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
         params = dict(model_params[kind])
         if kind == "mlp":
             params["device"] = "cpu"
-        models[kind] = str(work / f"{kind}.joblib")
+        models[kind] = str(work / f"{kind}.faceseg")
         record(f"train_{kind}", "train", kind=kind, store=str(work / "train.zarr"), out_model=models[kind],
                params=params, threads=cores, atlas=atlas)
     for kind, path in models.items():
@@ -152,15 +152,15 @@ def run(fasseg_root: Path, work: Path, scaling=(100, 1000), n_dense: int = 10, n
     # Memory against the size of the training store: the same stores merged 10 times over.
     record("merge_x10", "merge", stores=store_paths, out_store=str(work / "train_x10.zarr"), repeat=10)
     mlp_params = model_params["mlp"] | {"device": "cpu", "epochs": 2}
-    record("train_mlp_2_epochs", "train", kind="mlp", store=str(work / "train.zarr"), out_model=str(work / "m1.joblib"),
-           params=mlp_params, threads=cores, atlas=atlas)
+    record("train_mlp_2_epochs", "train", kind="mlp", store=str(work / "train.zarr"),
+           out_model=str(work / "m1.faceseg"), params=mlp_params, threads=cores, atlas=atlas)
     record("train_mlp_2_epochs_x10", "train", kind="mlp", store=str(work / "train_x10.zarr"),
-           out_model=str(work / "m10.joblib"), params=mlp_params, threads=cores, atlas=atlas)
+           out_model=str(work / "m10.faceseg"), params=mlp_params, threads=cores, atlas=atlas)
     rf_cap = model_params["rf"] | {"max_train_samples": 100000, "n_estimators": 4 if quick else 20}
     record("train_rf_20_trees_cap_100k", "train", kind="rf", store=str(work / "train.zarr"),
-           out_model=str(work / "r1.joblib"), params=rf_cap, threads=cores, atlas=atlas)
+           out_model=str(work / "r1.faceseg"), params=rf_cap, threads=cores, atlas=atlas)
     record("train_rf_20_trees_cap_100k_x10", "train", kind="rf", store=str(work / "train_x10.zarr"),
-           out_model=str(work / "r10.joblib"), params=rf_cap, threads=cores, atlas=atlas)
+           out_model=str(work / "r10.faceseg"), params=rf_cap, threads=cores, atlas=atlas)
     for n in scaling:
         items = _generated_items(train, n, work)
         record(f"scaling_{n}", "scaling", items=items, config=features, sampling=sampling,

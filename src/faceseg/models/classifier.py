@@ -1,14 +1,13 @@
 """A trained pixel classifier, its checkpoint file, and the checks on what it is given.
 
-Every trained model is a :class:`PixelClassifier` saved with joblib as one
-checkpoint dict: the estimator (a scikit-learn object, or MLP weights as NumPy
+Every trained model is a :class:`PixelClassifier` saved as one checkpoint in a
+model file that opens without running code (:mod:`faceseg.models.model_file`):
+the estimator (a scikit-learn object, or MLP weights as NumPy
 arrays plus its architecture and feature standardisation), the feature names,
 class names and feature configuration it was trained on, the parameters and
 the training state. :meth:`PixelClassifier.predict_proba` refuses features
 that do not match, naming the first difference. How each kind predicts lives
 with its trainer (:mod:`faceseg.models.kinds`).
-
-Model files are pickles: load only files you made or trust.
 """
 
 from __future__ import annotations
@@ -17,17 +16,18 @@ import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from faceseg.decision import apply_class_weights, bias_vector, decision_path, prior_weights
-from faceseg.io import InputError, atomic_output
+from faceseg.io import InputError
 from faceseg.models.decision_file import check_decision, read_decision, read_stride
 from faceseg.models.kinds import model_kind
+from faceseg.models.model_file import load_model_file, save_model_file
 
 FORMAT = "faceseg-model"
-FORMAT_VERSION = 1
+# 2: a model file of JSON, safetensors and skops (1: a joblib pickle, refused; faceseg convert reads it).
+FORMAT_VERSION = 2
 
 
 class FeatureMismatchError(ValueError):
@@ -132,11 +132,17 @@ class PixelClassifier:
 
     # -- persistence --------------------------------------------------------
     def save(self, path) -> None:
-        checkpoint = {
+        checkpoint = self._checkpoint()
+        sklearn_estimator = not isinstance(self.estimator, dict)
+        if not sklearn_estimator:
+            checkpoint["estimator"] = self.estimator  # MLP weights: arrays into safetensors, the rest JSON
+        save_model_file(path, checkpoint, self.estimator if sklearn_estimator else None)
+
+    def _checkpoint(self) -> dict:
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
-            "estimator": self.estimator,
             "feature_names": self.feature_names,
             "class_names": self.class_names,
             "feature_config": self.feature_config,
@@ -151,34 +157,25 @@ class PixelClassifier:
                 "class_names": list(self.label_atlas.class_names),
             },
         }
-        with atomic_output(path) as tmp:
-            # Uncompressed: every segmentation job loads the model, and a 100-tree forest
-            # took 2.6 s to decompress (zlib level 3) against 0.07 s to read as it is.
-            joblib.dump(checkpoint, tmp, compress=0)
 
 
-def load_model(path) -> PixelClassifier:
-    """Load a model saved by :meth:`PixelClassifier.save`, with a clear error otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: model file not found")
-    try:
-        checkpoint = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not our file
-        raise InputError(f"{path}: not a faceseg model file ({type(exc).__name__}: {exc})") from None
+def _check_checkpoint(checkpoint, path) -> None:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise InputError(f"{path}: not a faceseg model file (no '{FORMAT}' checkpoint inside)")
     if checkpoint["format_version"] > FORMAT_VERSION:
         raise InputError(f"{path}: model format {checkpoint['format_version']} is newer than this faceseg reads")
+
+
+def _from_checkpoint(checkpoint: dict, estimator, path) -> PixelClassifier:
     atlas = checkpoint.get("label_atlas")
     if atlas is not None:
         from faceseg.atlas import LabelAtlas
 
         atlas = LabelAtlas(atlas["split"], tuple(atlas["ids"]), tuple(atlas["labels"]), atlas["landmarks"],
                            tuple(atlas["class_names"]))
-    model = PixelClassifier(
+    return PixelClassifier(
         kind=checkpoint["kind"],
-        estimator=checkpoint["estimator"],
+        estimator=estimator,
         feature_names=list(checkpoint["feature_names"]),
         class_names=list(checkpoint["class_names"]),
         feature_config=checkpoint["feature_config"],
@@ -188,9 +185,34 @@ def load_model(path) -> PixelClassifier:
         label_atlas=atlas,
         source=str(path),
     )
+
+
+def read_model_metadata(path) -> PixelClassifier:
+    """The model in ``path`` without its estimator (``estimator`` is None): names, parameters, training info."""
+    from faceseg.models.model_file import read_metadata
+
+    checkpoint = read_metadata(path)
+    _check_checkpoint(checkpoint, path)
+    return _from_checkpoint(checkpoint, None, path)
+
+
+def load_model(path) -> PixelClassifier:
+    """Load a model saved by :meth:`PixelClassifier.save`, with a clear error otherwise (pickles are refused)."""
+    path = Path(path)
+    checkpoint, estimator = load_model_file(path)
+    _check_checkpoint(checkpoint, path)
+    model = _from_checkpoint(checkpoint, checkpoint.get("estimator") if estimator is None else estimator, path)
     decision = decision_path(path)
     if decision.is_file() and "class_pixel_counts" in model.info:
         # The workflow fits a model without its decision parameters and writes them beside it.
         model = model.with_decision(read_decision(decision, model.kind))
         model.segmentation_stride = read_stride(decision)
+    return model
+
+
+def save_unpickled_checkpoint(checkpoint: dict, source, out_path) -> PixelClassifier:
+    """Write the checkpoint dict unpickled from a format-1 ``.joblib`` model (``faceseg convert``) as a model file."""
+    _check_checkpoint(checkpoint, source)
+    model = _from_checkpoint(checkpoint, checkpoint["estimator"], source)
+    model.save(out_path)
     return model

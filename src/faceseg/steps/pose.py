@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import cv2
-import joblib
 import numpy as np
 
 from faceseg import pose as headpose
@@ -20,6 +19,7 @@ from faceseg.io import InputError, NoFaceError, atomic_output, read_image, read_
 from faceseg.logutil import ShardTimer
 from faceseg.metrics import ConfusionRecord
 from faceseg.models import load_model, train
+from faceseg.paths import MODEL_SUFFIX
 from faceseg.segment import model_canvas, predict_proba_grids
 from faceseg.steps.landmarks import landmarks_if_needed
 from faceseg.store import merge_stores, open_store
@@ -42,7 +42,7 @@ def images_by_pose(image_ids, persons=None) -> dict[str, list[str]]:
 
 def train_pose_models(kind: str, shard_stores, images: dict[str, list[str]], out_dir, params: dict,
                       threads: int = 1, info: dict | None = None) -> None:
-    """One model of ``kind`` per pose, on that pose's images' samples, into ``out_dir/<pose>.joblib``.
+    """One model of ``kind`` per pose, on that pose's images' samples, into ``out_dir/<pose>.faceseg``.
 
     ``images``: ``{pose: image ids}``; their samples are read from the
     experiment's training shard stores.
@@ -54,14 +54,14 @@ def train_pose_models(kind: str, shard_stores, images: dict[str, list[str]], out
             merge_stores(list(shard_stores), store, order=ids, only=True)
             model = train(kind, open_store(store), params, threads=threads,
                           info={**(info or {}), "pose": pose, "training_images": ids})
-            model.save(Path(tmp) / f"{pose}.joblib")
+            model.save(Path(tmp) / f"{pose}{MODEL_SUFFIX}")
             log.info("pose %s: %s model on %d images", pose, kind, len(ids))
         (Path(tmp) / "poses.json").write_text(json.dumps(list(images)) + "\n")
 
 
 def load_pose_models(model_dir) -> tuple[list[str], list]:
     poses = json.loads((Path(model_dir) / "poses.json").read_text())
-    return poses, [load_model(Path(model_dir) / f"{pose}.joblib") for pose in poses]
+    return poses, [load_model(Path(model_dir) / f"{pose}{MODEL_SUFFIX}") for pose in poses]
 
 
 def estimate_pose_shard(model_dir, images: list[dict], out_file, n_landmarks: int | None = None,
@@ -124,7 +124,7 @@ def own_pose_records(evidence_files, model_dir, images: list[dict], stride: int,
         if not item.get("labels") or image_id not in evidence.maps or pose not in evidence.poses:
             continue
         if pose not in weights:
-            weights[pose] = load_model(Path(model_dir) / f"{pose}.joblib").class_weights
+            weights[pose] = load_model(Path(model_dir) / f"{pose}{MODEL_SUFFIX}").class_weights
         try:
             labels = read_labels(FASSEG, item["labels"])
         except InputError as exc:
@@ -157,8 +157,7 @@ def train_pose_classifier(evidence_files, out_model, threads: int = 1) -> None:
     for kind, s in clf.cv.items():
         log.info("descriptor %s: CV accuracy %.3f, MAE %.2f deg", kind, s["accuracy"], s["mae_deg"])
     log.info("chose %s", clf.kind)
-    with atomic_output(out_model) as tmp:
-        joblib.dump(clf, tmp)
+    clf.save(out_model)
 
 
 def _landmark_yaws(images: list[dict]) -> dict[str, float]:
@@ -200,7 +199,7 @@ def pose_estimates(eval_evidence: dict[str, list], classifiers: dict[str, str], 
         evidence = headpose.PoseEvidence.load(files)
         estimates[f"{run}: pixel vote"] = {i: evidence.vote(i) if i in evidence.counts else None for i in ids}
         notes[f"{run}: pixel vote"] = "one model per pose; the pose most confident on most eye, nose and mouth pixels"
-        clf = joblib.load(classifiers[run])
+        clf = headpose.PoseClassifier.load(classifiers[run])
         have = [i for i in ids if i in evidence.counts]
         predicted = dict(zip(have, clf.predict(evidence, have))) if have else {}
         estimates[f"{run}: pose classifier"] = {i: predicted.get(i) for i in ids}
@@ -331,7 +330,7 @@ def pose_cv_estimates(runs: dict[str, tuple[list, str | None]], step: int = 1,
             clf = headpose.choose_classifier(evidence, ids, [fasseg_pose(i) for i in ids],
                                              [fasseg_person(i) for i in ids], threads=threads)
         else:
-            clf = joblib.load(classifier_file)
+            clf = headpose.PoseClassifier.load(classifier_file)
         for kind, predicted in clf.cv_predictions.items():
             method = f"{run}: pose classifier, {kind}"
             estimates[method] = {i: predicted.get(i) for i in ids}
