@@ -162,3 +162,109 @@ def test_pose_classifier_round_trip_and_convert(tmp_path):
     proc = _faceseg("convert", "--trust-pickle", tmp_path / "old.joblib", "-o", tmp_path / "new.faceseg")
     assert proc.returncode == 0, proc.stderr
     assert PoseClassifier.load(tmp_path / "new.faceseg").cv == clf.cv
+
+
+# -- bounded expansion: archives, images, landmark files ---------------------------------------------------------
+
+def test_an_archive_entry_leaving_the_target_writes_nothing(tmp_path):
+    from faceseg.download import extract_fasseg_archive
+
+    for bad in ("../escaped.txt", "FASSEG-repository-master/../../escaped.txt", "/tmp/escaped-abs.txt"):
+        archive = tmp_path / "evil.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("FASSEG-repository-master/V1/Train_RGB/1.bmp", b"first, so a naive extractor writes it")
+            zf.writestr(bad, "escaped")
+        with pytest.raises(InputError, match=r"evil.zip: entry .* outside the target folder; nothing extracted"):
+            extract_fasseg_archive(archive, tmp_path / "out" / "fasseg")
+        assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out" / "escaped.txt").exists()
+        assert not Path("/tmp/escaped-abs.txt").exists()
+        assert not (tmp_path / "out" / "fasseg").exists()
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    from faceseg.download import MAX_ARCHIVE_BYTES, extract_fasseg_archive
+
+    bomb = tmp_path / "bomb.zip"
+    chunk = b"\0" * (64 << 20)
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open("FASSEG-repository-master/V1/Train_RGB/1.bmp", "w", force_zip64=True) as entry:
+            for _ in range(MAX_ARCHIVE_BYTES // len(chunk) + 1):
+                entry.write(chunk)
+    assert bomb.stat().st_size < 10 << 20  # over 4 GiB expanding from a few MB
+    with pytest.raises(InputError, match=r"bomb.zip: expands to more than 4.0 GiB .* nothing extracted"):
+        extract_fasseg_archive(bomb, tmp_path / "out" / "fasseg")
+    assert not (tmp_path / "out" / "fasseg").exists()
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def _png_bomb(path: Path, side: int) -> Path:
+    """A valid 1-bit PNG of ``side`` x ``side`` pixels, all zero: a few hundred kB that decode to gigapixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte, then the packed bits
+    z = zlib.compressobj(9)
+    body = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_image_is_refused_with_bounded_memory(tmp_path, tiny_model):
+    bomb = _png_bomb(tmp_path / "bomb.png", 60_000)  # 3.6 gigapixels: 10.8 GB as RGB
+    assert bomb.stat().st_size < 2 << 20
+    # In a process that may not use more than 1.5 GB of address space beyond what it has after importing:
+    # decoding the image would fail with MemoryError there, so a clean refusal shows nothing was decoded.
+    code = (
+        "import resource, sys\n"
+        "from faceseg.io import read_image, read_label_image, InputError\n"
+        "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + (1536 << 20), resource.RLIM_INFINITY))\n"
+        "for read in (read_image, read_label_image):\n"
+        "    try:\n"
+        "        read(sys.argv[1])\n"
+        "    except InputError as exc:\n"
+        "        print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == (f"{bomb}: 60000x60000 image (3600 MP) is over the 150 MP budget; not decoded "
+                        "(FACESEG_MAX_IMAGE_PIXELS raises it)")
+    assert lines[1].startswith(f"{bomb}: 60000x60000 label image (3600 MP) is over the 150 MP budget")
+    # faceseg segment says the same, naming the photo, and writes nothing.
+    proc = _faceseg("segment", bomb, "--model", tiny_model, "-o", tmp_path / "out", "--no-cnn")
+    assert proc.returncode == 1 and f"{bomb}: 60000x60000 image (3600 MP) is over the 150 MP budget" in proc.stderr
+    assert not list((tmp_path / "out").glob("*"))
+
+
+def test_the_pixel_budget_passes_a_large_photo_and_is_configurable(tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (6144, 6144), (200, 180, 160)).save(big)
+    from faceseg.io import read_image
+
+    assert read_image(big).shape == (6144, 6144, 3)
+    code = ("import sys; from faceseg.io import read_image\ntry:\n    read_image(sys.argv[1])\n"
+            "except ValueError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(big)], capture_output=True, text=True,
+                          env={**os.environ, "FACESEG_MAX_IMAGE_PIXELS": "20000000"})
+    assert proc.stdout.strip() == (f"{big}: 6144x6144 image (38 MP) is over the 20 MP budget; not decoded "
+                                   "(FACESEG_MAX_IMAGE_PIXELS raises it)")
+
+
+def test_an_oversized_landmark_file_is_refused_unread(tmp_path):
+    from faceseg.io import MAX_LANDMARK_FILE_BYTES, read_landmarks
+
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as f:
+        f.write(b"106\n")
+        f.truncate(8 << 30)  # 8 GB, sparse: reading it whole would fill the memory
+    with pytest.raises(InputError, match=rf"huge.txt: {8 << 30} bytes, too large for a landmark file \(at most "
+                                         rf"{MAX_LANDMARK_FILE_BYTES} bytes"):
+        read_landmarks(huge)

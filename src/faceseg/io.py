@@ -21,6 +21,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: cut by the frame); beyond that the file is taken to be wrong.
 LANDMARK_MARGIN = 0.1
 
+#: The most pixels an image or label file may hold. Checked from the header, before anything
+#: is decoded, so a small file that would expand to gigabytes (a decompression bomb) is refused
+#: naming it. 150 MP passes any camera's photo (6144 x 6144 is 38 MP); the environment variable
+#: FACESEG_MAX_IMAGE_PIXELS changes it (it reaches the workflow's jobs, local or on SLURM).
+MAX_IMAGE_PIXELS = int(os.environ.get("FACESEG_MAX_IMAGE_PIXELS", 150_000_000))
+# Pillow's own check (a warning at 89 MP, an error at twice that) gives way to this one, which every
+# reader of an input file passes (:func:`_opened`) and whose message names the budget.
+Image.MAX_IMAGE_PIXELS = None
+
+#: A landmark file is a count and a line per point (LaPa's 106 points take about 2 kB).
+MAX_LANDMARK_FILE_BYTES = 1 << 20
+
 
 class InputError(ValueError):
     """A dataset file that cannot be used; the message names the file."""
@@ -68,7 +80,14 @@ def _opened(path, what: str, use):
         raise InputError(f"{path}: {what} file not found")
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise InputError(f"{path}: {w}x{h} {what} ({w * h / 1e6:.0f} MP) is over the "
+                                 f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP budget; not decoded (FACESEG_MAX_IMAGE_PIXELS "
+                                 "raises it)")
             return use(im)
+    except InputError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not a readable {what} ({exc})") from exc
 
@@ -192,7 +211,15 @@ def read_landmarks(path, image_shape=None, n_points=None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: landmark file not found")
-    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    size = path.stat().st_size
+    if size > MAX_LANDMARK_FILE_BYTES:
+        raise InputError(f"{path}: {size} bytes, too large for a landmark file (at most {MAX_LANDMARK_FILE_BYTES} "
+                         "bytes: a count and one 'x y' line per point)")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text landmark file ({exc})") from None
+    lines = [ln.strip() for ln in text.splitlines()]
     comments = [ln[1:].strip() for ln in lines if ln.startswith("#")]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     if not lines:
