@@ -92,6 +92,21 @@ def test_fasseg_outputs_exist_and_are_sane(fasseg_run, fasseg_root):
     assert attrs["provenance"]["stage_code"] == segment_stage["code"]
     model_provenance = load_model(fasseg_run / "results/models/fasseg/default/hgb.faceseg").info["provenance"]
     assert model_provenance["package"] == attrs["provenance"]["package"] and model_provenance["stage_code"]
+    # The data: the pixel digests of the files each split used, the evaluation split's in metrics.json and
+    # summary.md, the training split's in the model; each file's digest is the published file's.
+    import hashlib
+
+    from faceseg.data_digest import load_manifest
+
+    manifest = load_manifest()
+    metrics_data = json.loads((fasseg_run / "results/reports/fasseg/default/hgb/metrics.json").read_text())["data"]
+    test_keys = [f"V1/Test_{kind}/{i}" for i in ("1", "10") for kind in ("RGB", "Labels")]
+    digest = hashlib.sha256("".join(f"{k} {manifest[k]}\n" for k in sorted(test_keys)).encode()).hexdigest()
+    assert metrics_data == {"split": "test", "pixel_digest": digest, "n_files": 4, "changed_files_accepted": [],
+                            "unreadable": []}
+    assert load_model(fasseg_run / "results/models/fasseg/default/hgb.faceseg").info["data"]["n_files"] == 6
+    summary_md = (fasseg_run / "results/reports/fasseg/summary.md").read_text()
+    assert f"Every row was scored on the same files: test split: 4 files, pixels {digest[:16]}." in summary_md
     decision = json.loads((fasseg_run / "results/models/fasseg/default/hgb.decision.json").read_text())
     assert decision["smooth_sigma"] == 4 and decision["prior_correction"] == 0.5 and decision["stride"] == 4
     for rule in ("detect_landmarks", "extract_features", "label_atlas", "train_model", "segment_images",

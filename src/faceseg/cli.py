@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from faceseg.data_digest import describe as describe_data
 from faceseg.io import InputError, NoFaceError
 from faceseg.models import FeatureMismatchError, model_kind
 from faceseg.paths import metrics_of_model
@@ -105,6 +106,8 @@ def model_summary(model, metrics_path=None) -> dict:
         "train_seconds": model.info.get("train_seconds"),
         # The code and library versions that trained it (faceseg.provenance.record).
         "provenance": model.info.get("provenance"),
+        # The pixel digest of the training split it was trained on (faceseg.data_digest).
+        "data": model.info.get("data"),
         "feature_names": model.feature_names,
         "metrics": None,
     }
@@ -113,7 +116,7 @@ def model_summary(model, metrics_path=None) -> dict:
         summary["metrics"] = {"file": str(metrics_path), "n_images": m["n_images"],
                               **{k: m[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1")},
                               "iou": {c: v["iou"] for c, v in m["per_class"].items()},
-                              "provenance": m.get("provenance")}
+                              "provenance": m.get("provenance"), "data": m.get("data")}
     return summary
 
 
@@ -140,9 +143,10 @@ def _info(args) -> int:
         f"parameters   {json.dumps(summary['params'])}",
         f"made by      {describe(summary['provenance'])}"
         + (f"; training stage {summary['provenance']['stage_code']}" if summary["provenance"] else ""),
+        f"data         {describe_data(summary['data'])}",
     ]
     if summary["label_atlas_images"]:
-        lines.insert(-2, f"label atlas  {len(summary['label_atlas_images'])} training images: "
+        lines.insert(-3, f"label atlas  {len(summary['label_atlas_images'])} training images: "
                          f"{', '.join(summary['label_atlas_images'])}")
     if args.all_features:
         lines.append("feature names:")
@@ -156,6 +160,7 @@ def _info(args) -> int:
         lines.append("  IoU        " + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -"
                                                 for c, v in m["iou"].items()))
         lines.append(f"  made by    {describe(m['provenance'])}")
+        lines.append(f"  scored on  {describe_data(m['data'])}")
     else:
         lines.append("metrics      none found (run the workflow's evaluate rule, or pass --metrics FILE)")
     print("\n".join(lines))

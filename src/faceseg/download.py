@@ -14,10 +14,11 @@ from faceseg.io import InputError, atomic_output
 
 log = logging.getLogger(__name__)
 
-FASSEG_ARCHIVES = (
-    "https://github.com/massimomauro/FASSEG-repository/archive/refs/heads/master.zip",
-    "https://github.com/massimomauro/FASSEG-repository/archive/refs/heads/main.zip",
-)
+#: The FASSEG repository's archive at a fixed commit, not a moving branch: a table made today names
+#: the data that made it. The files are also checked pixel by pixel against the digests faceseg
+#: ships (faceseg.data_digest), so a mirror or a copy is held to the same data.
+FASSEG_COMMIT = "2115c970e4fec89da6ff09b67240ba19c77912e3"
+FASSEG_ARCHIVES = (f"https://github.com/massimomauro/FASSEG-repository/archive/{FASSEG_COMMIT}.zip",)
 FASSEG_VERSIONS = ("V1", "V2", "V3")
 
 #: The most an archive may expand to, and the most entries it may hold: the FASSEG repository's

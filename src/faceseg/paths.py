@@ -30,6 +30,11 @@ def landmark_file(dataset, split, shard, image_id) -> str:
     return f"{landmark_dir(dataset, split, shard)}/{image_id}.txt"
 
 
+def data_digest(dataset=D, split=SPLIT, shard=SHARD) -> str:
+    """The pixel digests of a shard's image and label files (:mod:`faceseg.data_digest`)."""
+    return f"{RESULTS}/data/{dataset}/{split}/{shard}.json"
+
+
 def feature_shard(dataset=D, experiment=E, split=SPLIT, shard=SHARD) -> str:
     """One shard's sampled training features (a zarr store, a group per image)."""
     return f"{RESULTS}/features/{dataset}/{experiment}/{split}/{shard}.zarr"

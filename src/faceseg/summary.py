@@ -194,6 +194,25 @@ def _code_lines(metrics_list: list[dict]) -> list[str]:
     return lines + [f"- {code}: {', '.join(runs)}" for code, runs in versions.items()]
 
 
+def _data_lines(metrics_list: list[dict]) -> list[str]:
+    """The evaluation data each row was scored on, by pixel digest (:mod:`faceseg.data_digest`)."""
+    from faceseg.data_digest import describe as describe_data
+
+    data: dict[str, list[str]] = {}
+    for m in metrics_list:
+        data.setdefault(describe_data(m.get("data")), []).append(f"{m['experiment']} / {m['model']}")
+    lines = ["", "## Data", ""]
+    if len(data) == 1:
+        lines.append(f"Every row was scored on the same files: {next(iter(data))}.")
+    else:
+        lines += [f"- {d}: {', '.join(runs)}" for d, runs in data.items()]
+    changed = sorted({f for m in metrics_list for f in (m.get("data") or {}).get("changed_files_accepted", [])})
+    if changed:
+        lines += ["", f"**{len(changed)} file(s) differ from the published data** (accepted by "
+                      f"`accept_changed_data`): {', '.join(changed)}"]
+    return lines
+
+
 def _model_label(row: dict) -> str:
     return row["model"] if row["variant"] == "as configured" else f"{row['model']}, per-pixel"
 
@@ -286,7 +305,7 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     if dataset_tag == "lapa":
         lines += _lapa_table(ours, dataset_tag)
     lines += _decision_lines(metrics_list)
-    lines += _code_lines(metrics_list)
+    lines += _code_lines(metrics_list) + _data_lines(metrics_list)
     if descriptions:
         lines += ["", "## Experiments", ""]
         lines += [f"- **{name}**: {text}" for name, text in descriptions.items() if text]

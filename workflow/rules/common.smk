@@ -229,6 +229,11 @@ def decision_params(experiment_name, model):
     return _MODEL_KINDS[model].split(model_params(experiment_name, model))[1]
 
 
+def data_digest_files(dataset, split):
+    """Every shard's pixel digests of a split: what a model (training split) or metrics.json (evaluation) records."""
+    return [paths.data_digest(dataset, split, shard) for shard in shards(split)]
+
+
 def prediction_parts(dataset, experiment_name, model):
     """The shard folders of one model's predictions."""
     return [paths.prediction_dir(dataset, experiment_name, model, shard) for shard in shards(config["eval_split"])]

@@ -5,6 +5,7 @@ rule evaluate:
     input:
         predictions=lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),
         decision=paths.decision_file(),
+        data=lambda wc: data_digest_files(wc.dataset, config["eval_split"]),
     output:
         metrics=paths.report_file("metrics.json"),
         per_class=report(

@@ -9,6 +9,7 @@ rule train_model:
     input:
         store=paths.training_store(),
         atlas=lambda wc: atlas_file(wc.experiment),
+        data=lambda wc: data_digest_files(wc.dataset, config["train_split"]),
     output:
         paths.model_file(),
     log:

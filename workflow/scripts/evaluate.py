@@ -12,4 +12,5 @@ with rule_log(snakemake.log[0]):
         out_html=snakemake.output.table,
         provenance=snakemake.params.provenance,
         decision_file=snakemake.input.decision,
+        data_digests=snakemake.input.data,
     )

@@ -10,5 +10,6 @@ with rule_log(snakemake.log[0]):
         threads=snakemake.threads,
         atlas_path=snakemake.input.atlas or None,
         info={"dataset": snakemake.config["dataset"], "experiment": snakemake.wildcards.experiment},
+        data_digests=snakemake.input.data,
         provenance=snakemake.params.provenance,
     )

@@ -314,7 +314,21 @@ def main(argv=None) -> int:
                            "--trees and scored by the same cross-validation by person, side by side")
     pose.add_argument("--trees", type=int, nargs="+", default=[100, 50, 25], help="(default: 100 50 25)")
     pose.add_argument("--pose-stride", type=int, default=8, help="pose.stride of the estimates (default: 8)")
+    files = parser.add_argument_group("model files against pickles (instead of the stages above)")
+    files.add_argument("--model-files", type=Path, metavar="MODEL_DIR",
+                       help="a folder of a run's models (results/models/fasseg/best): each as a model file and as "
+                            "the pickle earlier versions wrote, side by side: size, load time, faceseg segment time, "
+                            "labels")
     args = parser.parse_args(argv)
+    if args.model_files:
+        from faceseg.bench import model_files
+
+        if args.fasseg is None or not (args.fasseg / "V1").is_dir():
+            parser.error(f"--model-files needs --fasseg, a FASSEG folder holding V1/, got {args.fasseg}")
+        results = model_files.run(args.model_files, args.fasseg.resolve(), args.photos, args.repeats)
+        print(model_files.format_table(results))
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.pose_trees:
         from faceseg.bench import pose_trees
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.data_digest import split_record
 from faceseg.datasets import get_dataset
 from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
 from faceseg.models.decision_file import decision_record
@@ -11,13 +12,14 @@ from faceseg.provenance import record as provenance_record
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
-             out_html=None, provenance: dict | None = None, decision_file=None) -> dict:
+             out_html=None, provenance: dict | None = None, decision_file=None, data_digests=()) -> dict:
     """Sum per-image confusion matrices over a split and write the reports.
 
     ``provenance``: the rule's code fingerprint; ``metrics.json`` records it with
     the faceseg version, the package's fingerprint and the library versions.
     ``decision_file``: the model's decision parameters, recorded with where
     they were chosen (``chosen_on``: split, images, metric and score).
+    ``data_digests``: the evaluation split's shard digest files; ``data`` records their digest.
     """
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
@@ -45,6 +47,7 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
         "class_names": list(spec.class_names),
         **(info or {}),
         "provenance": provenance_record(provenance),
+        "data": split_record(list(data_digests)),
     }
     if decision_file is not None:
         metrics["decision"] = decision_record(decision_file)
