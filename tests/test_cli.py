@@ -24,7 +24,8 @@ def test_info_says_what_the_model_was_trained_on(tiny_model):
     proc = faceseg("info", tiny_model)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "rf (RandomForestClassifier)" in out
+    assert "rf (random forest (scikit-learn))" in out
+    assert "data         not recorded" in out  # trained outside the workflow: no split digests
     assert "fasseg, experiment tiny: 4 images, 8000 sampled pixels" in out
     assert "classes      background, skin, hair, eyes, nose, mouth" in out
     assert "68 landmarks per image" in out and "metrics      none found" in out

@@ -4,6 +4,7 @@
     faceseg robustness MODEL --fasseg-root DIR [--images N]
     faceseg info MODEL [--all-features] [--json]
     faceseg convert --trust-pickle OLD_MODEL [-o MODEL]
+    faceseg compare RUN_A RUN_B [--json FILE]
 """
 
 from __future__ import annotations
@@ -194,6 +195,16 @@ def _convert(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from faceseg import compare
+
+    rows = compare.compare(args.run_a, args.run_b)
+    print(compare.format_report(rows, args.run_a, args.run_b))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=list) + "\n")
+    return 0
+
+
 def _params(args) -> int:
     from faceseg.models import MODEL_KINDS
 
@@ -310,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "trust")
     conv.add_argument("--output", "-o", help="default: OLD_MODEL with the suffix .faceseg")
     conv.set_defaults(run=_convert)
+
+    cmp = sub.add_parser("compare", help="two runs' results side by side: paired differences on the images both "
+                                         "scored, and what differs (code, settings, data, skipped images)")
+    cmp.add_argument("run_a", metavar="RUN_A", help="a run folder, its results/, results/reports/<dataset>/ or a "
+                                                    "summary.md")
+    cmp.add_argument("run_b", metavar="RUN_B")
+    cmp.add_argument("--json", help="also write the comparison as JSON here")
+    cmp.set_defaults(run=_compare)
 
     from faceseg.models import MODEL_NAMES
 

@@ -133,3 +133,33 @@ def importance_bars(totals: dict[str, float], counts: dict[str, int], out_png, t
     ax.set_xlabel("impurity importance, summed over the group's channels")
     ax.set_title(title)
     _save(fig, out_png)
+
+
+def plot_paired_differences(paired_csv, out_png, title: str) -> None:
+    """Each paired comparison's difference and interval (``paired.csv`` of the summary), one line each."""
+    import csv
+
+    with open(paired_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.32 * max(len(rows), 1)))
+    if not rows:
+        ax.text(0.5, 0.5, "no two rows share enough scored images", ha="center", va="center")
+        ax.set_axis_off()
+        _save(fig, out_png)
+        return
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows):
+        diff, low, high = float(r["difference"]), float(r["low"]), float(r["high"])
+        shown = r["verdict"] != "no difference shown"
+        colour = "tab:blue" if r["kind"] == "against the reference" else "tab:orange"
+        ax.plot([low, high], [yi, yi], color=colour, linewidth=2)
+        ax.plot([diff], [yi], "o", color=colour, markerfacecolor=colour if shown else "white", markersize=6)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{r['a']}  vs  {r['b']}" for r in rows], fontsize=8)
+    metric = rows[0]["metric"].replace("_", " ")
+    ax.set_xlabel(f"{metric}: a - b, paired 95% interval (filled: a difference shown)")
+    ax.set_title(f"{title}: paired differences (blue: against the reference; orange: models of one experiment)",
+                 fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, out_png)

@@ -240,12 +240,59 @@ def _lapa_table(ours: list[dict], dataset_tag: str) -> list[str]:
     return lines
 
 
+def _comparisons(metrics_paths, metrics_list, reference, metric) -> list[dict]:
+    from faceseg.comparison import per_image_file, read_per_image_csv, table_comparisons
+
+    runs = {f"{m['experiment']} / {m['model']}": read_per_image_csv(per_image_file(p))
+            for p, m in zip(metrics_paths, metrics_list) if per_image_file(p).is_file()}
+    return table_comparisons(runs, reference, metric)
+
+
+METRIC_NAMES = {"mean_iou": "mean IoU", "mean_f1_foreground": "mean F1 (face classes)", "mean_f1": "mean F1",
+                "pixel_accuracy": "pixel accuracy"}
+
+
+def _paired_lines(comparisons: list[dict], metric: str, reference: str | None) -> list[str]:
+    """The summary's section of paired differences (:func:`faceseg.comparison.table_comparisons`)."""
+    name = METRIC_NAMES.get(metric, metric)
+    lines = ["", "## Paired comparisons", ""]
+    if not comparisons:
+        return lines + ["No two rows share enough scored images to compare."]
+    c0 = comparisons[0]
+    lines += [f"Each row's {name} minus another's on the same {c0['n_images']} images, with a paired "
+              f"{c0['level']:.0%} interval ({c0['method']}). The separate intervals of the table above overlap "
+              "far more than two models scored on the same images differ: read differences here. *better* / "
+              f"*worse*: the interval excludes 0 and p < {1 - c0['level']:.2f}; otherwise *no difference shown*."
+              + ("" if any(c["kind"] == "against the reference" for c in comparisons)
+                 else f" The reference row {reference} is not in this run."), ""]
+    lines += [f"| a | b | {name}, a - b | interval | p | images where a / b scores higher | a is |",
+              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for kind in ("against the reference", "models of one experiment"):
+        for c in (c for c in comparisons if c["kind"] == kind):
+            lines.append(f"| {c['a']} | {c['b']} | {c['difference']:+.4f} | {c['low']:+.4f} to {c['high']:+.4f} | "
+                         f"{c['p_value']:.2g} | {c['images_a_better']} / {c['images_b_better']} | {c['verdict']} |")
+    return lines
+
+
+def write_paired_csv(comparisons: list[dict], path) -> None:
+    fields = ["kind", "a", "b", "metric", "n_images", "difference", "low", "high", "p_value", "verdict",
+              "images_a_better", "images_b_better"]
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(comparisons)
+
+
 def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions: dict | None = None,
-                  protocols: dict | None = None) -> list[dict]:
+                  protocols: dict | None = None, reference: str | None = None, metric: str = "mean_iou",
+                  out_paired=None) -> list[dict]:
     """Write ``summary.md`` and ``summary.csv`` from the runs' ``metrics.json`` files.
 
     ``protocols``: per experiment, what its models see at test time (for
     LaPa: image only, or the annotated landmarks); each of our rows says it.
+    ``reference`` (``"experiment / model"``) and ``metric``: the paired
+    comparisons of the rows, read from the ``per_image.csv`` beside each
+    ``metrics.json`` where there is one; ``out_paired``: them as CSV.
     """
     metrics_list = [json.loads(Path(p).read_text()) for p in metrics_paths]
     if not metrics_list:
@@ -305,6 +352,10 @@ def write_summary(metrics_paths, out_md, out_csv, dataset_tag: str, descriptions
     if dataset_tag == "lapa":
         lines += _lapa_table(ours, dataset_tag)
     lines += _decision_lines(metrics_list)
+    comparisons = _comparisons(metrics_paths, metrics_list, reference, metric)
+    lines += _paired_lines(comparisons, metric, reference)
+    if out_paired is not None:
+        write_paired_csv(comparisons, out_paired)
     lines += _code_lines(metrics_list) + _data_lines(metrics_list)
     if descriptions:
         lines += ["", "## Experiments", ""]

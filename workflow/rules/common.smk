@@ -382,7 +382,7 @@ def all_figures():
         for name, model in runs()
         for figure in ("confusion.png", "overlays")
     ]
-    figures.append(paths.dataset_report("iou_by_class.png", DATASET))
+    figures += [paths.dataset_report(name, DATASET) for name in ("iou_by_class.png", "paired_differences.png")]
     figures += [
         paths.report_file("feature_importance.png", DATASET, name, "rf") for name, model in runs() if model == "rf"
     ]

@@ -23,6 +23,7 @@ rule evaluate:
             labels={"figure": "per-class scores", "model": "{model}"},
         ),
         report=paths.report_file("report.md"),
+        per_image=paths.report_file("per_image.csv"),
     log:
         "logs/evaluate/{dataset}/{experiment}/{model}.log",
     benchmark:
@@ -39,7 +40,8 @@ rule evaluate:
 
 rule summarise:
     input:
-        lambda wc: all_reports(),
+        metrics=lambda wc: all_reports(),
+        per_image=lambda wc: [paths.report_file("per_image.csv", DATASET, name, model) for name, model in runs()],
     output:
         md=report(
             paths.dataset_report("summary.md"),
@@ -53,6 +55,7 @@ rule summarise:
             category="{dataset} / all experiments",
             labels={"figure": "summary (CSV)"},
         ),
+        paired=paths.dataset_report("paired.csv"),
     log:
         "logs/summarise/{dataset}.log",
     benchmark:
@@ -64,6 +67,8 @@ rule summarise:
         provenance=provenance("summarise"),
         descriptions={name: experiment(name).get("description", "") for name in config["run_experiments"]},
         protocols={name: test_protocol(name) for name in config["run_experiments"]},
+        reference="{experiment} / {model}".format(**config["report"]["reference"]),
+        metric=SPEC.reported_metric,
     script:
         "../scripts/summarise.py"
 

@@ -48,6 +48,29 @@ rule plot_iou_by_class:
         "../scripts/plot_iou_by_class.py"
 
 
+rule plot_paired_differences:
+    input:
+        paths.dataset_report("paired.csv"),
+    output:
+        report(
+            paths.dataset_report("paired_differences.png"),
+            caption="../report/paired_differences.rst",
+            category="{dataset} / all experiments",
+            labels={"figure": "paired differences"},
+        ),
+    log:
+        "logs/plot_paired_differences/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_paired_differences/{dataset}.tsv"
+    conda:
+        "../envs/faceseg.yaml"
+    threads: 1
+    params:
+        provenance=provenance("plot_paired_differences"),
+    script:
+        "../scripts/plot_paired_differences.py"
+
+
 rule plot_overlays:
     input:
         lambda wc: prediction_parts(wc.dataset, wc.experiment, wc.model),

@@ -13,4 +13,5 @@ with rule_log(snakemake.log[0]):
         provenance=snakemake.params.provenance,
         decision_file=snakemake.input.decision,
         data_digests=snakemake.input.data,
+        out_per_image=snakemake.output.per_image,
     )

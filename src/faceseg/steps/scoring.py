@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceseg.comparison import write_per_image_csv
 from faceseg.data_digest import split_record
 from faceseg.datasets import get_dataset
 from faceseg.metrics import ConfusionRecord, bootstrap_intervals, scores, write_reports
@@ -12,7 +13,8 @@ from faceseg.provenance import record as provenance_record
 
 
 def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dict | None = None,
-             out_html=None, provenance: dict | None = None, decision_file=None, data_digests=()) -> dict:
+             out_html=None, provenance: dict | None = None, decision_file=None, data_digests=(),
+             out_per_image=None) -> dict:
     """Sum per-image confusion matrices over a split and write the reports.
 
     ``provenance``: the rule's code fingerprint; ``metrics.json`` records it with
@@ -20,17 +22,19 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
     ``decision_file``: the model's decision parameters, recorded with where
     they were chosen (``chosen_on``: split, images, metric and score).
     ``data_digests``: the evaluation split's shard digest files; ``data`` records their digest.
+    ``out_per_image``: each scored image's scores and confusion matrix (CSV), for paired comparisons.
     """
     spec = get_dataset(dataset)
     total = np.zeros((spec.n_classes, spec.n_classes), dtype=np.int64)
     per_pixel = np.zeros_like(total)
-    skipped, per_image, n_per_pixel = [], [], 0
+    skipped, per_image, image_ids, n_per_pixel = [], [], [], 0
     for path in confusion_paths:
         record = ConfusionRecord.read(path)
         if record.skipped:
             skipped.append({"image_id": record.image_id, "reason": record.skipped})
         elif record.confusion is not None:
             per_image.append(record.confusion)
+            image_ids.append(record.image_id)
             total += record.confusion
             if record.confusion_per_pixel is not None:
                 per_pixel += record.confusion_per_pixel
@@ -58,6 +62,8 @@ def evaluate(confusion_paths, out_json, out_csv, out_md, dataset: str, info: dic
                                                       "per_class")}
     title = " / ".join(str(info[k]) for k in ("dataset", "experiment", "model") if info and k in info) or "metrics"
     write_reports(metrics, out_json, out_csv, out_md, title, out_html)
+    if out_per_image is not None:
+        write_per_image_csv(out_per_image, image_ids, per_image, spec.class_names)
     return metrics
 
 

@@ -1,0 +1,188 @@
+"""Is one row really better than another? Paired comparisons of models scored on the same images.
+
+Two models scored on the same evaluation images differ image by image far
+less than either differs from a second test set, so their difference is known
+much more sharply than their two separate intervals suggest. Here:
+
+- each evaluated model's per-image scores and confusion matrices
+  (``per_image.csv`` beside ``metrics.json``), from which every pooled figure
+  of ``metrics.json`` can be recomputed;
+- :func:`paired_difference`: the difference of a headline score (mean IoU,
+  LaPa's mean F1 over the face classes) between two models on the images both
+  scored, with a paired percentile-bootstrap interval (the same resampled images
+  for both, each resample's confusion matrices pooled and scored as the table's
+  figures are) and Wilcoxon's signed-rank test on the per-image scores.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceseg.io import atomic_output
+from faceseg.metrics import scores
+
+#: Settings of every paired comparison (recorded with it).
+PAIRED_LEVEL = 0.95
+PAIRED_RESAMPLES = 2000
+PAIRED_SEED = 0
+#: Below this many shared images no comparison is made.
+MIN_PAIRED_IMAGES = 5
+
+
+@dataclass
+class PerImageScores:
+    """One model's evaluation images: ids and confusion matrices ``(n, C, C)`` (rows: truth)."""
+
+    image_ids: list[str]
+    confusions: np.ndarray
+    class_names: list[str]
+
+    def select(self, image_ids) -> np.ndarray:
+        index = {i: k for k, i in enumerate(self.image_ids)}
+        return self.confusions[[index[i] for i in image_ids]]
+
+
+def _cell(true: str, pred: str) -> str:
+    return f"px_{true}_as_{pred}"
+
+
+def write_per_image_csv(path, image_ids, confusions, class_names) -> None:
+    """Per image: pixels, pixel accuracy, mean IoU and F1, IoU and F1 per class, then its confusion matrix."""
+    fields = (["image_id", "pixels", "pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground"]
+              + [f"{s}_{c}" for c in class_names for s in ("iou", "f1")]
+              + [_cell(t, p) for t in class_names for p in class_names])
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(fields)
+        for image_id, cm in zip(image_ids, confusions):
+            s = scores(cm, class_names)
+            row = [image_id, int(np.asarray(cm).sum())]
+            row += [s[k] for k in ("pixel_accuracy", "mean_iou", "mean_f1", "mean_f1_foreground")]
+            row += [s["per_class"][c][k] for c in class_names for k in ("iou", "f1")]
+            row += np.asarray(cm, dtype=np.int64).ravel().tolist()
+            writer.writerow(["" if v is None else v for v in row])
+
+
+def read_per_image_csv(path) -> PerImageScores:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = rows[0].keys() if rows else []
+    class_names = [f[len("iou_"):] for f in fields if f.startswith("iou_")]
+    cells = [_cell(t, p) for t in class_names for p in class_names]
+    missing = [c for c in cells if c not in fields]
+    if not rows or missing:
+        raise ValueError(f"{path}: not a per-image score file (no rows, or no confusion columns {missing[:2]})")
+    n = len(class_names)
+    confusions = np.array([[int(r[c]) for c in cells] for r in rows], dtype=np.int64).reshape(-1, n, n)
+    return PerImageScores([r["image_id"] for r in rows], confusions, class_names)
+
+
+def headline(cm: np.ndarray, class_names, metric: str) -> float:
+    value = scores(cm, class_names)[metric]
+    return float("nan") if value is None else value
+
+
+def resample_weights(n_images: int, n_resamples: int = PAIRED_RESAMPLES, seed: int = PAIRED_SEED) -> np.ndarray:
+    """``(n_resamples, n_images)``: how often each image is drawn in each bootstrap resample (with replacement)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_images, size=(n_resamples, n_images))
+    return np.stack([np.bincount(d, minlength=n_images) for d in draws])
+
+
+def pooled_resamples(confusions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(n_resamples, C, C)``: each resample's confusion matrices summed (an image drawn twice counts twice)."""
+    n, c, _ = confusions.shape
+    return (weights @ confusions.reshape(n, c * c)).reshape(-1, c, c)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, class_names, metric: str, n_resamples: int = PAIRED_RESAMPLES,
+                      seed: int = PAIRED_SEED, level: float = PAIRED_LEVEL) -> dict:
+    """The difference ``a - b`` of ``metric`` on the same images, with its paired interval and test.
+
+    ``a``, ``b``: ``(n_images, C, C)`` confusion matrices of two models on the
+    same images in the same order. The interval resamples whole images, the
+    same draw for both models, and pools each draw as the reported figures are
+    pooled. The test is Wilcoxon's signed-rank test of the per-image scores
+    (two-sided; exact for small samples without ties). ``verdict``: ``better``
+    or ``worse`` when the interval excludes 0 and the test's p is below
+    ``1 - level``, else ``no difference shown``.
+    """
+    from scipy.stats import wilcoxon
+
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"paired confusions must have one shape (n, C, C), got {a.shape} and {b.shape}")
+    n = len(a)
+    if n < MIN_PAIRED_IMAGES:
+        raise ValueError(f"a paired comparison needs at least {MIN_PAIRED_IMAGES} shared images, got {n}")
+    weights = resample_weights(n, n_resamples, seed)
+    pooled_a, pooled_b = pooled_resamples(a, weights), pooled_resamples(b, weights)
+    diffs = np.array([headline(x, class_names, metric) - headline(y, class_names, metric)
+                      for x, y in zip(pooled_a, pooled_b)])
+    alpha = 1 - level
+    low, high = np.nanpercentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    per_a = np.array([headline(cm, class_names, metric) for cm in a])
+    per_b = np.array([headline(cm, class_names, metric) for cm in b])
+    per_image = per_a - per_b
+    per_image = per_image[np.isfinite(per_image)]
+    if per_image.size and np.any(per_image != 0):
+        p_value = float(wilcoxon(per_image, zero_method="wilcox", alternative="two-sided").pvalue)
+    else:
+        p_value = 1.0
+    difference = headline(a.sum(axis=0), class_names, metric) - headline(b.sum(axis=0), class_names, metric)
+    if low > 0 and p_value < alpha:
+        verdict = "better"
+    elif high < 0 and p_value < alpha:
+        verdict = "worse"
+    else:
+        verdict = "no difference shown"
+    return {"metric": metric, "n_images": n, "difference": float(difference), "low": float(low),
+            "high": float(high), "p_value": p_value, "verdict": verdict,
+            "images_a_better": int(np.sum(per_image > 0)), "images_b_better": int(np.sum(per_image < 0)),
+            "method": f"paired percentile bootstrap over images ({n_resamples} resamples, seed {seed}), "
+                      "Wilcoxon signed-rank test on per-image scores", "level": level}
+
+
+def compare_runs(a: PerImageScores, b: PerImageScores, metric: str) -> dict:
+    """:func:`paired_difference` of two models on the images both scored, with which images only one scored."""
+    if a.class_names != b.class_names:
+        raise ValueError(f"the two runs have different classes: {a.class_names} and {b.class_names}")
+    shared = [i for i in a.image_ids if i in set(b.image_ids)]
+    result = paired_difference(a.select(shared), b.select(shared), a.class_names, metric)
+    result["only_a"] = [i for i in a.image_ids if i not in set(shared)]
+    result["only_b"] = [i for i in b.image_ids if i not in set(shared)]
+    return result
+
+
+def table_comparisons(runs: dict[str, PerImageScores], reference: str | None, metric: str) -> list[dict]:
+    """The summary's comparisons: every run against ``reference``, then the models of each experiment pairwise.
+
+    ``runs``: ``{"experiment / model": scores}`` in table order. Each result
+    names its ``a`` and ``b`` (the difference is ``a - b``) and its ``kind``.
+    Pairs with too few shared images are left out.
+    """
+    pairs = []
+    if reference in runs:
+        pairs += [("against the reference", label, reference) for label in runs if label != reference]
+    labels = list(runs)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            if a.split(" / ")[0] == b.split(" / ")[0]:
+                pairs.append(("models of one experiment", a, b))
+    out = []
+    for kind, a, b in pairs:
+        try:
+            result = compare_runs(runs[a], runs[b], metric)
+        except ValueError:
+            continue
+        out.append({"kind": kind, "a": a, "b": b, **result})
+    return out
+
+
+def per_image_file(metrics_path) -> Path:
+    """``per_image.csv`` beside a ``metrics.json``."""
+    return Path(metrics_path).with_name("per_image.csv")
