@@ -130,3 +130,18 @@ def test_compare_names_what_differs_and_the_paired_difference(tmp_path):
     assert "settings differs: decision.smooth_sigma: A 4, B 1.5" in text
     assert "images only A scored (1): 0" in text and "images only B scored (1): 7" in text
     assert "skipped only in B: 9" in text and "no difference shown" in text
+
+
+def test_paired_pose_comparison_worked_by_hand():
+    from faceseg.comparison import paired_photo_comparison
+
+    truth = [0, 15, 30, 45, 60, 75, 90, -15]
+    a = [0, 15, 30, 45, 60, 75, 90, 0]  # right on 7, one 15 deg off
+    b = [0, 15, 0, 0, 30, 45, 60, -30]  # right on 2 (both of which a gets), the others 15-45 deg off
+    c = paired_photo_comparison(truth, a, b)
+    assert (c["only_a_right"], c["only_b_right"]) == (5, 0)
+    assert c["accuracy"]["difference"] == pytest.approx(7 / 8 - 2 / 8)
+    # McNemar's exact test: 5 discordant photos, all one way: p = 2 / 2**5.
+    assert c["accuracy"]["p_value"] == pytest.approx(2 / 32)
+    assert c["mae_deg"]["difference"] == pytest.approx((15 - (30 + 45 + 30 + 30 + 30 + 15)) / 8)
+    assert c["accuracy"]["low"] <= c["accuracy"]["difference"] <= c["accuracy"]["high"]

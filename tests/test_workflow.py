@@ -137,7 +137,8 @@ def _rules(outputs) -> set[str]:
                 found.add({"metrics.json": "evaluate", "per_class.csv": "evaluate", "per_class.html": "evaluate",
                            "report.md": "evaluate", "summary.md": "summarise", "summary.csv": "summarise",
                            "confusion.png": "plot_confusion", "overlays": "plot_overlays",
-                           "iou_by_class.png": "plot_iou_by_class",
+                           "iou_by_class.png": "plot_iou_by_class", "per_image.csv": "evaluate",
+                           "paired.csv": "summarise", "paired_differences.png": "plot_paired_differences",
                            "feature_importance.png": "plot_feature_importance"}.get(name, name))
             elif parts[1] == "features":
                 found.add("merge_features" if parts[-1] == "train.zarr" else stages["features"])
@@ -181,12 +182,12 @@ def test_a_library_code_change_reruns_the_stages_it_reaches(fasseg_run, tmp_path
     # The decision chain's smoothing: decisions and what follows, for every experiment.
     outputs = edited("decision.py", "borderType=cv2.BORDER_REFLECT", "borderType=cv2.BORDER_REPLICATE")
     assert _rules(outputs) == {"decide_labels", "evaluate", "summarise", "plot_confusion", "plot_overlays",
-                               "plot_iou_by_class"}
+                               "plot_iou_by_class", "plot_paired_differences"}
     assert any("/grey-loc/" in o for o in outputs)
     # Plotting code: only the plots that draw with it.
     outputs = edited("plots.py", "dpi=110", "dpi=100")
     assert outputs and _rules(outputs) <= {"plot_confusion", "plot_iou_by_class", "plot_overlays",
-                                           "plot_feature_importance"}
+                                           "plot_paired_differences", "plot_feature_importance"}
 
 
 def test_figures_and_snakemake_report(fasseg_run):
@@ -275,7 +276,8 @@ def test_model_parameter_change_reruns_only_that_model(fasseg_run, fasseg_root):
     # The 2 test images lie in one shard.
     assert planned_jobs(fasseg_run) == {"train_model": 1, "segment_images": 1, "decide_labels": 1, "evaluate": 1,
                                         "plot_confusion": 1, "plot_overlays": 1, "plot_feature_importance": 1,
-                                        "plot_iou_by_class": 1, "summarise": 1, "all": 1}
+                                        "plot_iou_by_class": 1, "plot_paired_differences": 1,
+                                        "summarise": 1, "all": 1}
     snakemake(fasseg_run)
     assert mlp_model.stat().st_mtime_ns == mlp_before
     assert planned_jobs(fasseg_run) == {}
@@ -293,6 +295,7 @@ def test_decision_parameter_change_reruns_only_the_decisions(fasseg_run, fasseg_
     # rf: both experiments' forests take the bias; mlp: the default experiment's.
     assert planned_jobs(fasseg_run) == {"decision_settings": 3, "decide_labels": 3, "evaluate": 3,
                                         "plot_confusion": 3, "plot_overlays": 3, "plot_iou_by_class": 1,
+                                        "plot_paired_differences": 1,
                                         "summarise": 1, "all": 1}
     snakemake(fasseg_run)
     after = {p: p.stat().st_mtime_ns for p in before}
@@ -305,6 +308,35 @@ def test_decision_parameter_change_reruns_only_the_decisions(fasseg_run, fasseg_
     write_config(fasseg_run, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12}})
     snakemake(fasseg_run)
     assert metrics.read_text() == (fasseg_run / "first_metrics_mlp.json").read_text(), "back to the first figures"
+
+
+def test_compare_two_runs_names_the_changed_decision(fasseg_run, fasseg_root, tmp_path):
+    """faceseg compare on the run and a copy with another smoothing: the key differs, the code and data do not."""
+    other = tmp_path / "other"
+    shutil.copytree(fasseg_run, other, symlinks=True)
+    write_config(other, fasseg_root=str(fasseg_root), models={"rf": {"n_estimators": 12},
+                                                              "mlp": {"smooth_sigma": 1.5}})
+    snakemake(other)
+    exe = Path(sys.executable).with_name("faceseg")
+    proc = subprocess.run([str(exe), "compare", str(fasseg_run), str(other), "--json", str(tmp_path / "c.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    mlp = proc.stdout.split("fasseg / default / mlp:")[1].split("\nfasseg / ")[0]
+    assert "settings differs: decision.smooth_sigma: A 4, B 1.5" in mlp
+    assert "code: the same" in mlp and "data: the same" in mlp
+    # Two test images are too few to resample: the command says so rather than give an interval.
+    assert "no paired comparison: a paired comparison needs at least 5 shared images, got 2" in mlp
+    rows = json.loads((tmp_path / "c.json").read_text())
+    assert {(r["experiment"], r["model"]) for r in rows if r["settings"]} == {("default", "mlp")}
+    # The per-image scores pool to the table's figures.
+    from faceseg.comparison import read_per_image_csv
+    from faceseg.metrics import scores
+
+    report = fasseg_run / "results/reports/fasseg/default/mlp"
+    per_image = read_per_image_csv(report / "per_image.csv")
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert scores(per_image.confusions.sum(axis=0), per_image.class_names)["per_class"] == metrics["per_class"]
+    assert per_image.image_ids == ["1", "10"]
 
 
 def test_an_added_training_image_reruns_only_its_shard(fasseg_run, fasseg_root):
@@ -332,7 +364,8 @@ def test_feature_change_reruns_features_and_downstream(fasseg_run, fasseg_root):
     assert planned_jobs(fasseg_run) == {
         "extract_features": 1, "merge_features": 1, "train_model": 3,
         "segment_images": 3, "decide_labels": 3, "evaluate": 3, "plot_confusion": 3, "plot_overlays": 3,
-        "plot_feature_importance": 1, "plot_iou_by_class": 1, "summarise": 1, "all": 1,
+        "plot_feature_importance": 1, "plot_iou_by_class": 1, "plot_paired_differences": 1, "summarise": 1,
+        "all": 1,
     }
 
 
@@ -365,7 +398,8 @@ def test_lapa_end_to_end_on_fixture(tmp_path, lapa_root):
                  decision_search={"split": {"lapa": "val"}, "prior_correction": [0, 1], "smooth_sigma": [0]})
     jobs = planned_jobs(tmp_path)
     assert set(jobs) == {"score_decisions", "choose_decision", "decide_labels", "evaluate", "summarise",
-                         "plot_confusion", "plot_overlays", "plot_iou_by_class", "all"}, jobs
+                         "plot_confusion", "plot_overlays", "plot_iou_by_class", "plot_paired_differences",
+                         "all"}, jobs
 
 
 def test_lapa_with_detected_landmarks(tmp_path, fasseg_root):

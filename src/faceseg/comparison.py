@@ -183,6 +183,34 @@ def table_comparisons(runs: dict[str, PerImageScores], reference: str | None, me
     return out
 
 
+def paired_photo_comparison(truth_deg, a_deg, b_deg, n_resamples: int = PAIRED_RESAMPLES, seed: int = PAIRED_SEED,
+                            level: float = PAIRED_LEVEL) -> dict:
+    """Two pose estimates of the same photos: accuracy and MAE differences ``a - b``, paired.
+
+    Intervals: percentile bootstrap over photos (the same draw for both).
+    Tests: McNemar's exact test on the photos only one method gets right
+    (accuracy), Wilcoxon's signed-rank test on the absolute errors (MAE).
+    """
+    from scipy.stats import binomtest, wilcoxon
+
+    t, a, b = (np.asarray(x, dtype=np.float64) for x in (truth_deg, a_deg, b_deg))
+    right_a, right_b = (a == t).astype(np.float64), (b == t).astype(np.float64)
+    err_a, err_b = np.abs(a - t), np.abs(b - t)
+    weights = resample_weights(len(t), n_resamples, seed) / len(t)
+    alpha = 1 - level
+    out = {"n_images": len(t), "level": level}
+    only_a, only_b = int(np.sum(right_a > right_b)), int(np.sum(right_b > right_a))
+    tests = {"accuracy": binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0,
+             "mae_deg": float(wilcoxon(err_a - err_b).pvalue) if np.any(err_a != err_b) else 1.0}
+    for name, x, y in (("accuracy", right_a, right_b), ("mae_deg", err_a, err_b)):
+        diffs = weights @ (x - y)
+        low, high = np.percentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        out[name] = {"difference": float(np.mean(x - y)), "low": float(low), "high": float(high),
+                     "p_value": float(tests[name])}
+    out["only_a_right"], out["only_b_right"] = only_a, only_b
+    return out
+
+
 def per_image_file(metrics_path) -> Path:
     """``per_image.csv`` beside a ``metrics.json``."""
     return Path(metrics_path).with_name("per_image.csv")

@@ -257,6 +257,7 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
               "", "## Accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
     lines += _pose_accuracy_rows(scores, poses)
+    lines += _paired_pose_lines(estimates, ids, truth)
     lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
     columns = ["method", "protocol", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
@@ -279,6 +280,33 @@ def write_pose_report(estimates: dict[str, dict], notes: dict[str, str], out_md,
     with atomic_output(out_md) as tmp:
         Path(tmp).write_text("\n".join(lines) + f"\n\nThe confusion figure shows {best}.\n")
     return scores
+
+
+def _paired_pose_lines(estimates: dict[str, dict], ids: list[str], truth: list[str]) -> list[str]:
+    """Every pair of methods on the same photos: accuracy and MAE differences with paired intervals and tests."""
+    from faceseg.comparison import paired_photo_comparison
+
+    methods = list(estimates)
+    if len(methods) < 2 or len(ids) < 2:
+        return []
+    degrees = {m: [headpose.pose_degrees("0" if estimates[m][i] is None else estimates[m][i]) for i in ids]
+               for m in methods}
+    t = [headpose.pose_degrees(p) for p in truth]
+    lines = ["", "## Paired comparisons", "",
+             f"Method a minus method b on the same {len(ids)} photos: 95% percentile bootstrap intervals over "
+             "photos (the same draw for both); p: McNemar's exact test on the photos only one gets right "
+             "(accuracy), Wilcoxon's signed-rank test on the absolute errors (MAE).", "",
+             "| a | b | accuracy, a - b | interval | p | photos only a / only b right | MAE (deg), a - b | interval "
+             "| p |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for k, a in enumerate(methods):
+        for b in methods[k + 1:]:
+            c = paired_photo_comparison(t, degrees[a], degrees[b])
+            acc, mae = c["accuracy"], c["mae_deg"]
+            lines.append(f"| {a} | {b} | {acc['difference']:+.3f} | {acc['low']:+.3f} to {acc['high']:+.3f} | "
+                         f"{acc['p_value']:.2g} | {c['only_a_right']} / {c['only_b_right']} | "
+                         f"{mae['difference']:+.2f} | {mae['low']:+.2f} to {mae['high']:+.2f} | "
+                         f"{mae['p_value']:.2g} |")
+    return lines
 
 
 def person_list(persons) -> str:
