@@ -13,6 +13,7 @@ detector, one thread). The label maps of the two must be identical.
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -22,16 +23,17 @@ import numpy as np
 from PIL import Image
 
 from faceseg.datasets import list_fasseg
+from faceseg.decision import decision_path
 from faceseg.paths import MODEL_SUFFIX
 
 
 def _load_pickle(path):
-    """What loading a format-1 model did: unpickle the checkpoint (this file was written just now by this run)."""
-    from faceseg.models.classifier import _from_checkpoint
+    """What loading a format-1 model did: unpickle the checkpoint (written just now by this run), then its decisions."""
+    from faceseg.models.classifier import _from_checkpoint, with_decision_beside
     from faceseg.models.model_file import unpickle_trusted
 
     checkpoint = unpickle_trusted(path)
-    return _from_checkpoint(checkpoint, checkpoint["estimator"], path)
+    return with_decision_beside(_from_checkpoint(checkpoint, checkpoint["estimator"], path), path)
 
 
 def _segment(model, photos, detector, out_dir) -> list[np.ndarray]:
@@ -51,7 +53,7 @@ def run(model_dir, fasseg_root, n_photos: int = 5, repeats: int = 5) -> list[dic
     from faceseg.landmarks import LandmarkDetector
     from faceseg.models import load_model
 
-    photos = [r.image_path for r in list_fasseg(Path(fasseg_root), "test", "V1")[:n_photos]]
+    photos = [r.image_path for r in list_fasseg(Path(fasseg_root), "V1", "test")[:n_photos]]
     detector = LandmarkDetector()
     results = []
     with tempfile.TemporaryDirectory(prefix="faceseg-model-files-") as tmp:
@@ -60,6 +62,7 @@ def run(model_dir, fasseg_root, n_photos: int = 5, repeats: int = 5) -> list[dic
             pickle_file = Path(tmp) / f"{model_file.stem}.joblib"
             estimator = model.estimator
             joblib.dump({**model._checkpoint(), "format_version": 1, "estimator": estimator}, pickle_file, compress=0)
+            shutil.copy(decision_path(model_file), decision_path(pickle_file))  # the decisions beside it, as both load
             loaders = {"pickle (joblib)": (_load_pickle, pickle_file), "model file": (load_model, model_file)}
             load_s = {name: [] for name in loaders}
             segment_s = {name: [] for name in loaders}

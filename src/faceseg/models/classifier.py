@@ -202,6 +202,11 @@ def load_model(path) -> PixelClassifier:
     checkpoint, estimator = load_model_file(path)
     _check_checkpoint(checkpoint, path)
     model = _from_checkpoint(checkpoint, checkpoint.get("estimator") if estimator is None else estimator, path)
+    return with_decision_beside(model, path)
+
+
+def with_decision_beside(model: PixelClassifier, path) -> PixelClassifier:
+    """The model with the decision parameters and stride the workflow wrote beside ``path``, if any."""
     decision = decision_path(path)
     if decision.is_file() and "class_pixel_counts" in model.info:
         # The workflow fits a model without its decision parameters and writes them beside it.

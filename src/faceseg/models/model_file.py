@@ -155,6 +155,7 @@ def load_model_file(path) -> tuple[dict, object]:
     import skops.io
     from safetensors import SafetensorError
     from safetensors.numpy import load as load_arrays
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     with _open(path) as zf:
         meta = _metadata(zf, path)
@@ -168,18 +169,16 @@ def load_model_file(path) -> tuple[dict, object]:
             if ESTIMATOR not in zf.namelist():
                 raise InputError(f"{path}: no {ESTIMATOR} inside, though {METADATA} says it holds an estimator")
             data = zf.read(ESTIMATOR)
+            # skops audits the file's types before it builds anything, and refuses types that are
+            # neither its own trusted ones nor on TRUSTED_TYPES.
             try:
-                untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+                estimator = skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+            except UntrustedTypesFoundException as exc:
+                raise InputError(f"{path}: {ESTIMATOR} holds types faceseg does not trust, so it was not loaded: "
+                                 f"{str(exc).splitlines()[0]}") from None
             except Exception as exc:  # noqa: BLE001 - a file skops cannot read is not ours
                 raise InputError(f"{path}: {ESTIMATOR} is not a readable skops file ({type(exc).__name__}: "
                                  f"{exc})") from None
-            if untrusted:
-                raise InputError(f"{path}: {ESTIMATOR} holds types faceseg does not trust, so it was not loaded: "
-                                 f"{', '.join(untrusted[:8])}")
-            try:
-                estimator = skops.io.loads(data, trusted=list(TRUSTED_TYPES))
-            except Exception as exc:  # noqa: BLE001
-                raise InputError(f"{path}: {ESTIMATOR} could not be loaded ({type(exc).__name__}: {exc})") from None
     return _join_arrays(meta, arrays, path), estimator
 
 
