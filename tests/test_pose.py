@@ -260,6 +260,12 @@ def test_v3_run_writes_the_pose_table(tmp_path, two_pose_root):
     assert candidates == set(headpose.DESCRIPTORS)
     cv_text = (reports / "pose_cv.md").read_text()
     assert "(chosen" in cv_text and "landmarks: solvePnP yaw" in cv_text
+    # Methods compared on the same photos: the vote, the chosen classifier and the baseline, pairwise.
+    paired = [ln for ln in cv_text.split("## Paired comparisons")[1].split("\n## ")[0].splitlines()
+              if ln.startswith("| grey-loc") or ln.startswith("| landmarks")]
+    assert len(paired) == 3 and any("pixel vote" in ln and "(chosen" not in ln for ln in paired)
+    pose_paired = text.split("## Paired comparisons")[1].split("\n## ")[0]
+    assert "| grey-loc / rf: pixel vote | grey-loc / rf: pose classifier |" in pose_paired
     # The same cross-validation at twice the stride, from the stored maps (faceseg pose-cv).
     from faceseg.cli import main
 

@@ -398,6 +398,10 @@ def write_pose_cv_report(estimates: dict[str, dict], notes: dict[str, str], out_
               f"persons {PUBLISHED_POSE_PROTOCOL[1]}): {published}.", "", "## Pooled accuracy by pose", "",
               "| method | " + " | ".join(poses) + " |", "| --- |" + " ---: |" * len(poses)]
     lines += _pose_accuracy_rows({m: s["pooled"] for m, s in scores.items()}, poses)
+    # The paper's vote, the chosen classifier and the landmark baseline, paired on the same photos.
+    compared = {m: {i: e.get(i) for i in ids} for m, e in estimates.items()
+                if m.endswith("pixel vote") or "(chosen" in notes.get(m, "") or m.startswith("landmarks")}
+    lines += _paired_pose_lines(compared, ids, [truth[i] for i in ids])
     lines += ["", "## Methods", ""] + [f"- **{m}**: {n}." for m, n in notes.items()]
     columns = ["method", "fold", "n_images", "mae_deg", "accuracy"] + [f"accuracy_{p}" for p in poses]
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as fh:
