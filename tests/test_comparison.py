@@ -56,6 +56,19 @@ def test_a_resample_pools_its_images_as_the_table_does():
         assert scores(cm, CLASSES)["mean_iou"] == scores(direct, CLASSES)["mean_iou"]
 
 
+@pytest.mark.parametrize("metric", ["mean_iou", "mean_f1", "mean_f1_foreground", "pixel_accuracy"])
+def test_headlines_of_many_matrices_equal_the_table_scores(metric):
+    """The vectorised headline score the bootstrap uses is the table's, absent classes included."""
+    from faceseg.comparison import headline, headlines
+
+    rng = np.random.default_rng(1)
+    names = ["bg", "a", "b", "c"]
+    cms = rng.integers(0, 50, size=(40, 4, 4))
+    cms[::3, 2, :] = 0  # class b absent from the truth of some ...
+    cms[::6, :, 2] = 0  # ... and from both truth and prediction of others
+    assert np.allclose(headlines(cms, metric), [headline(cm, names, metric) for cm in cms])
+
+
 def test_the_paired_interval_is_sharper_than_the_separate_ones():
     """Two models that share each image's difficulty: their difference is known far better than either score."""
     rng = np.random.default_rng(0)
@@ -86,9 +99,13 @@ def test_runs_are_compared_on_the_images_both_scored():
     assert result["n_images"] == 5 and result["only_a"] == ["i0"] and result["only_b"] == ["other"]
     assert result["difference"] == pytest.approx(paired_difference(a[1:], b[1:], CLASSES, "mean_iou")["difference"])
     table = table_comparisons({"x / rf": run_a, "x / mlp": run_a, "y / rf": run_b}, "x / rf", "mean_iou")
+    # x / rf against x / mlp is not listed twice (once against the reference, once within the experiment).
     assert [(c["kind"], c["a"], c["b"]) for c in table] == [
-        ("against the reference", "x / mlp", "x / rf"), ("against the reference", "y / rf", "x / rf"),
-        ("models of one experiment", "x / rf", "x / mlp")]
+        ("against the reference", "x / mlp", "x / rf"), ("against the reference", "y / rf", "x / rf")]
+    table = table_comparisons({"x / rf": run_a, "x / mlp": run_a, "x / hgb": run_b}, "y / rf", "mean_iou")
+    assert [(c["kind"], c["a"], c["b"]) for c in table] == [
+        ("models of one experiment", "x / rf", "x / mlp"), ("models of one experiment", "x / rf", "x / hgb"),
+        ("models of one experiment", "x / mlp", "x / hgb")]
 
 
 def _fake_run(root, per_image: dict, decision: dict, package="abc", skipped=()):

@@ -81,9 +81,40 @@ def read_per_image_csv(path) -> PerImageScores:
     return PerImageScores([r["image_id"] for r in rows], confusions, class_names)
 
 
+#: How the headline scores are named in tables and figures.
+METRIC_NAMES = {"mean_iou": "mean IoU", "mean_f1_foreground": "mean F1 (face classes)", "mean_f1": "mean F1",
+                "pixel_accuracy": "pixel accuracy"}
+
+
 def headline(cm: np.ndarray, class_names, metric: str) -> float:
     value = scores(cm, class_names)[metric]
     return float("nan") if value is None else value
+
+
+def headlines(pooled: np.ndarray, metric: str) -> np.ndarray:
+    """:func:`headline` of each of many confusion matrices ``(R, C, C)`` at once (a bootstrap's resamples).
+
+    The same definitions as :func:`faceseg.metrics.scores`: a class neither
+    present nor predicted is left out of the mean; NaN where no class counts.
+    """
+    pooled = np.asarray(pooled, dtype=np.float64)
+    tp = np.diagonal(pooled, axis1=1, axis2=2)
+    fp, fn = pooled.sum(axis=1) - tp, pooled.sum(axis=2) - tp
+    if metric == "pixel_accuracy":
+        total = pooled.sum(axis=(1, 2))
+        return np.where(total > 0, tp.sum(axis=1) / np.maximum(total, 1), np.nan)
+    if metric == "mean_iou":
+        num, den = tp, tp + fp + fn
+    elif metric in ("mean_f1", "mean_f1_foreground"):
+        num, den = 2 * tp, 2 * tp + fp + fn
+        if metric == "mean_f1_foreground":
+            num, den = num[:, 1:], den[:, 1:]
+    else:
+        raise ValueError(f"unknown headline metric {metric!r}; choose one of {list(METRIC_NAMES)}")
+    counted = den > 0
+    per_class = np.where(counted, num / np.maximum(den, 1), 0.0)
+    n = counted.sum(axis=1)
+    return np.where(n > 0, per_class.sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
 def resample_weights(n_images: int, n_resamples: int = PAIRED_RESAMPLES, seed: int = PAIRED_SEED) -> np.ndarray:
@@ -120,14 +151,10 @@ def paired_difference(a: np.ndarray, b: np.ndarray, class_names, metric: str, n_
     if n < MIN_PAIRED_IMAGES:
         raise ValueError(f"a paired comparison needs at least {MIN_PAIRED_IMAGES} shared images, got {n}")
     weights = resample_weights(n, n_resamples, seed)
-    pooled_a, pooled_b = pooled_resamples(a, weights), pooled_resamples(b, weights)
-    diffs = np.array([headline(x, class_names, metric) - headline(y, class_names, metric)
-                      for x, y in zip(pooled_a, pooled_b)])
+    diffs = headlines(pooled_resamples(a, weights), metric) - headlines(pooled_resamples(b, weights), metric)
     alpha = 1 - level
     low, high = np.nanpercentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    per_a = np.array([headline(cm, class_names, metric) for cm in a])
-    per_b = np.array([headline(cm, class_names, metric) for cm in b])
-    per_image = per_a - per_b
+    per_image = headlines(a, metric) - headlines(b, metric)
     per_image = per_image[np.isfinite(per_image)]
     if per_image.size and np.any(per_image != 0):
         p_value = float(wilcoxon(per_image, zero_method="wilcox", alternative="two-sided").pvalue)
@@ -169,9 +196,10 @@ def table_comparisons(runs: dict[str, PerImageScores], reference: str | None, me
     if reference in runs:
         pairs += [("against the reference", label, reference) for label in runs if label != reference]
     labels = list(runs)
+    seen = {frozenset(p[1:]) for p in pairs}
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
-            if a.split(" / ")[0] == b.split(" / ")[0]:
+            if a.split(" / ")[0] == b.split(" / ")[0] and frozenset((a, b)) not in seen:
                 pairs.append(("models of one experiment", a, b))
     out = []
     for kind, a, b in pairs:

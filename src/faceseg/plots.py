@@ -157,7 +157,9 @@ def plot_paired_differences(paired_csv, out_png, title: str) -> None:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{r['a']}  vs  {r['b']}" for r in rows], fontsize=8)
-    metric = rows[0]["metric"].replace("_", " ")
+    from faceseg.comparison import METRIC_NAMES
+
+    metric = METRIC_NAMES.get(rows[0]["metric"], rows[0]["metric"])
     ax.set_xlabel(f"{metric}: a - b, paired 95% interval (filled: a difference shown)")
     ax.set_title(f"{title}: paired differences (blue: against the reference; orange: models of one experiment)",
                  fontsize=9)

@@ -248,12 +248,10 @@ def _comparisons(metrics_paths, metrics_list, reference, metric) -> list[dict]:
     return table_comparisons(runs, reference, metric)
 
 
-METRIC_NAMES = {"mean_iou": "mean IoU", "mean_f1_foreground": "mean F1 (face classes)", "mean_f1": "mean F1",
-                "pixel_accuracy": "pixel accuracy"}
-
-
 def _paired_lines(comparisons: list[dict], metric: str, reference: str | None) -> list[str]:
     """The summary's section of paired differences (:func:`faceseg.comparison.table_comparisons`)."""
+    from faceseg.comparison import METRIC_NAMES
+
     name = METRIC_NAMES.get(metric, metric)
     lines = ["", "## Paired comparisons", ""]
     if not comparisons:
