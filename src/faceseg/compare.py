@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from faceseg.comparison import compare_runs, per_image_file, read_per_image_csv
+from faceseg.comparison import METRIC_NAMES, compare_runs, per_image_file, read_per_image_csv
 from faceseg.datasets import get_dataset
 from faceseg.io import InputError
 from faceseg.paths import MODEL_SUFFIX
@@ -121,7 +121,7 @@ def format_report(rows: list[dict], path_a, path_b) -> str:
             lines.append(f"{name}: only in {row['only_in']}")
             continue
         p = row.get("paired")
-        metric = row["metric"].replace("_", " ")
+        metric = METRIC_NAMES.get(row["metric"], row["metric"])
         lines.append(f"{name}: {metric} A {row['scores']['A']:.4f}, B {row['scores']['B']:.4f}")
         if p:
             lines.append(f"  A - B {p['difference']:+.4f} ({p['level']:.0%} paired interval {p['low']:+.4f} to "
