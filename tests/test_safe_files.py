@@ -268,3 +268,21 @@ def test_an_oversized_landmark_file_is_refused_unread(tmp_path):
     with pytest.raises(InputError, match=rf"huge.txt: {8 << 30} bytes, too large for a landmark file \(at most "
                                          rf"{MAX_LANDMARK_FILE_BYTES} bytes"):
         read_landmarks(huge)
+
+
+def test_the_workflows_array_files_hold_no_pickle_either(tmp_path):
+    """Label atlases and pose evidence (.npz) are read without unpickling: an object array in one runs nothing."""
+    from faceseg.atlas import load_label_atlas
+
+    marker = tmp_path / "ran"
+    evil = np.empty(1, dtype=object)
+    evil[0] = _RunsACommand(marker)
+    for name in ("label_atlas.npz", "person01.npz"):
+        np.savez(tmp_path / name, format=evil, poses=evil, class_names=evil, image_ids=evil, ids=evil)
+    with pytest.raises(InputError, match="label_atlas.npz: not a faceseg label atlas"):
+        load_label_atlas(tmp_path / "label_atlas.npz")
+    from faceseg.pose import PoseEvidence
+
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        PoseEvidence.load([tmp_path / "person01.npz"])
+    assert not marker.exists()
