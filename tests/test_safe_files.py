@@ -97,6 +97,20 @@ def test_a_model_file_that_expands_like_a_bomb_is_refused(tmp_path, tiny_model):
     assert bomb.stat().st_size < 2**20
     with pytest.raises(InputError, match=f"{bomb}: {ARRAYS} expands from .* decompression bomb"):
         load_model(bomb)
+    # The estimator's skops file is a zip of its own: a bomb inside it is refused before skops reads it.
+    import io
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("schema.json", "{}")
+        zf.writestr("0.npy", b"\0" * (200 * 2**20))
+    nested = tmp_path / "nested.faceseg"
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.writestr(METADATA, meta)
+        zf.writestr(ARRAYS, b"")
+        zf.writestr(ESTIMATOR, inner.getvalue())
+    with pytest.raises(InputError, match=f"{nested}: {ESTIMATOR}: 0.npy expands from .* decompression bomb"):
+        load_model(nested)
 
 
 def test_model_files_hold_no_pickle_and_info_reads_metadata_alone(tmp_path, tiny_model):

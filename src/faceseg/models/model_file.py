@@ -14,11 +14,12 @@ A faceseg model file (``.faceseg``) is a zip archive, stored uncompressed, holdi
 Nothing in it is a pickle, so a file mailed from another lab cannot run code
 when it is opened. Pickles (the ``.joblib`` models of earlier versions, or
 anything else) are recognised and refused with how to convert one you trust
-(:func:`convert_pickle`, ``faceseg convert --trust-pickle``).
+(``faceseg convert --trust-pickle``, the one caller of :func:`unpickle_trusted`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -110,6 +111,14 @@ def refuse_pickle(path) -> None:
         )
 
 
+def _check_expansion(zf: zipfile.ZipFile, where) -> None:
+    """Refuse an archive with an entry that expands far beyond its stored size (ours are stored uncompressed)."""
+    for entry in zf.infolist():
+        if entry.file_size > MAX_EXPANSION * max(entry.compress_size, 1) + 2**20:
+            raise InputError(f"{where}: {entry.filename} expands from {entry.compress_size} to {entry.file_size} "
+                             "bytes; refused as a decompression bomb (faceseg writes its entries uncompressed)")
+
+
 def _open(path) -> zipfile.ZipFile:
     path = Path(path)
     if not path.is_file():
@@ -123,11 +132,11 @@ def _open(path) -> zipfile.ZipFile:
     if METADATA not in names:
         zf.close()
         raise InputError(f"{path}: not a faceseg model file (no {METADATA} inside)")
-    for entry in zf.infolist():
-        if entry.file_size > MAX_EXPANSION * max(entry.compress_size, 1) + 2**20:
-            zf.close()
-            raise InputError(f"{path}: {entry.filename} expands from {entry.compress_size} to {entry.file_size} "
-                             "bytes; refused as a decompression bomb (faceseg writes its entries uncompressed)")
+    try:
+        _check_expansion(zf, path)
+    except InputError:
+        zf.close()
+        raise
     if zf.getinfo(METADATA).file_size > MAX_METADATA_BYTES:
         zf.close()
         raise InputError(f"{path}: {METADATA} is over {MAX_METADATA_BYTES >> 20} MB; not a faceseg model file")
@@ -169,6 +178,11 @@ def load_model_file(path) -> tuple[dict, object]:
             if ESTIMATOR not in zf.namelist():
                 raise InputError(f"{path}: no {ESTIMATOR} inside, though {METADATA} says it holds an estimator")
             data = zf.read(ESTIMATOR)
+            try:  # a skops file is a zip too: its entries are held to the same bound before skops reads them
+                with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                    _check_expansion(inner, f"{path}: {ESTIMATOR}")
+            except zipfile.BadZipFile as exc:
+                raise InputError(f"{path}: {ESTIMATOR} is not a readable skops file ({exc})") from None
             # skops audits the file's types before it builds anything, and refuses types that are
             # neither its own trusted ones nor on TRUSTED_TYPES.
             try:
