@@ -103,11 +103,15 @@ def refuse_pickle(path) -> None:
     if head.startswith(b"PK\x03\x04"):
         return
     if head.startswith(_PICKLE_MAGIC) or path.suffix.lower() in _PICKLE_SUFFIXES:
+        target = path.with_suffix(MODEL_SUFFIX)
+        if target == path:
+            target = path.with_name(f"{path.stem}-converted{MODEL_SUFFIX}")
         raise PickleRefusedError(
             f"{path}: a pickle (joblib) file, not a faceseg model file; faceseg does not open pickles, because "
             f"loading one runs whatever code it holds. For a model you made or trust: faceseg convert --trust-pickle "
-            f"{path} (writes {path.with_suffix(MODEL_SUFFIX).name}); for a model the workflow made: run the "
-            f"workflow again, which remakes it as {MODEL_SUFFIX}"
+            f"{path}" + ("" if target == path.with_suffix(MODEL_SUFFIX) else f" -o {target}")
+            + f" (writes {target.name}); for a model the workflow made: run the workflow again, which remakes it "
+            f"as {MODEL_SUFFIX}"
         )
 
 
