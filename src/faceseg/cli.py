@@ -124,7 +124,7 @@ def model_summary(model, metrics_path=None) -> dict:
 def _info(args) -> int:
     from faceseg.models.classifier import read_model_metadata
 
-    # model.json alone: what a model is can be read without building its estimator.
+    # model.json and the arrays: what a model is, read without building its estimator.
     model = read_model_metadata(args.model)
     summary = model_summary(model, args.metrics or metrics_of_model(args.model))
     if args.json:

@@ -188,10 +188,11 @@ def _from_checkpoint(checkpoint: dict, estimator, path) -> PixelClassifier:
 
 
 def read_model_metadata(path) -> PixelClassifier:
-    """The model in ``path`` without its estimator (``estimator`` is None): names, parameters, training info."""
-    from faceseg.models.model_file import read_metadata
+    """The model in ``path`` without its estimator (``estimator`` is None): names, parameters, training info.
 
-    checkpoint = read_metadata(path)
+    Reads ``model.json`` and the arrays (the label atlas's maps, the MLP's weights); never builds the estimator.
+    """
+    checkpoint, _ = load_model_file(path, with_estimator=False)
     _check_checkpoint(checkpoint, path)
     return _from_checkpoint(checkpoint, None, path)
 

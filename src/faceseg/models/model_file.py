@@ -163,8 +163,11 @@ def read_metadata(path) -> dict:
         return _metadata(zf, path)
 
 
-def load_model_file(path) -> tuple[dict, object]:
-    """``(metadata with its arrays, estimator or None)`` of a model file; refuses pickles and untrusted types."""
+def load_model_file(path, with_estimator: bool = True) -> tuple[dict, object]:
+    """``(metadata with its arrays, estimator or None)`` of a model file; refuses pickles and untrusted types.
+
+    ``with_estimator=False``: the metadata and arrays only (what a model is, without building its estimator).
+    """
     import skops.io
     from safetensors import SafetensorError
     from safetensors.numpy import load as load_arrays
@@ -178,7 +181,7 @@ def load_model_file(path) -> tuple[dict, object]:
         except (SafetensorError, ValueError) as exc:
             raise InputError(f"{path}: {ARRAYS} is not a readable safetensors file ({exc})") from None
         estimator = None
-        if meta.pop("has_estimator", False):
+        if meta.pop("has_estimator", False) and with_estimator:
             if ESTIMATOR not in zf.namelist():
                 raise InputError(f"{path}: no {ESTIMATOR} inside, though {METADATA} says it holds an estimator")
             data = zf.read(ESTIMATOR)
